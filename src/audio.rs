@@ -1,0 +1,491 @@
+//! Audio in and out: decoding, mono mix-down, band-limited resampling, WAV writing.
+//!
+//! * WAV is read with `hound` (PCM 8/16/24/32-bit integer, 32-bit float, any channel count and
+//!   rate); WAV encodings hound does not handle (64-bit float, A-law, µ-law) and FLAC, MP3 and Ogg
+//!   Vorbis are decoded with `symphonia`. The container is told by the file's first bytes, not its
+//!   name.
+//! * Integer samples are scaled to [-1, 1) by 2^(bits−1), as libsndfile and librosa do.
+//! * Analysis runs on a mono mix-down (the mean of the channels, as `librosa.to_mono`) resampled to
+//!   the analysis rate with `rubato`'s FFT resampler (band-limited); the original channels and rate
+//!   stay in [`Audio`] so stems can be written in the input's own layout.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::Path;
+
+use rubato::{FftFixedIn, Resampler};
+use serde::Serialize;
+
+use crate::atomic;
+use crate::error::{Error, Result};
+
+/// The container of an audio file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    Wav,
+    Flac,
+    Mp3,
+    Ogg,
+}
+
+impl Container {
+    /// Recognizes a container from a file's first bytes.
+    pub fn sniff(head: &[u8]) -> Option<Container> {
+        match head {
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..]
+            | [b'R', b'F', b'6', b'4', ..] => Some(Container::Wav),
+            [b'f', b'L', b'a', b'C', ..] => Some(Container::Flac),
+            [b'O', b'g', b'g', b'S', ..] => Some(Container::Ogg),
+            [b'I', b'D', b'3', ..] => Some(Container::Mp3),
+            // An MPEG audio frame header: 11 sync bits, layer bits not 00.
+            [0xFF, b, ..] if b & 0xE0 == 0xE0 && b & 0x06 != 0 => Some(Container::Mp3),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Container::Wav => "WAV",
+            Container::Flac => "FLAC",
+            Container::Mp3 => "MP3",
+            Container::Ogg => "Ogg Vorbis",
+        }
+    }
+}
+
+/// How the samples of an input file were encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AudioFormat {
+    pub container: Container,
+    /// Bits per sample of the stored samples, when the encoding has such a thing (not for MP3 or
+    /// Vorbis).
+    pub bits_per_sample: Option<u32>,
+    /// True for floating-point samples.
+    pub float: bool,
+}
+
+impl std::fmt::Display for AudioFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.container.name())?;
+        match (self.bits_per_sample, self.float) {
+            (Some(b), true) => write!(f, ", {b}-bit float"),
+            (Some(b), false) => write!(f, ", {b}-bit integer"),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
+/// A decoded recording: one sample vector per channel, in [-1, 1].
+#[derive(Debug, Clone)]
+pub struct Audio {
+    pub channels: Vec<Vec<f32>>,
+    pub sample_rate: u32,
+    pub format: AudioFormat,
+}
+
+impl Audio {
+    /// Number of samples per channel.
+    pub fn len(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Duration in seconds.
+    pub fn duration(&self) -> f64 {
+        self.len() as f64 / self.sample_rate as f64
+    }
+
+    /// The mean of the channels, sample by sample (`librosa.to_mono`).
+    pub fn mono(&self) -> Vec<f32> {
+        match self.channels.as_slice() {
+            [only] => only.clone(),
+            chans => {
+                let scale = 1.0 / chans.len() as f32;
+                (0..self.len())
+                    .map(|i| chans.iter().map(|c| c[i]).sum::<f32>() * scale)
+                    .collect()
+            }
+        }
+    }
+
+    /// The mono mix-down at `rate` Hz: what the analysis stages work on.
+    pub fn analysis_signal(&self, rate: u32) -> Result<Vec<f32>> {
+        resample(&self.mono(), self.sample_rate, rate)
+    }
+}
+
+/// Reads an audio file (WAV, FLAC, MP3 or Ogg Vorbis), keeping all channels at the file's rate.
+pub fn read_audio(path: &Path) -> Result<Audio> {
+    let bytes = fs::read(path).map_err(|e| Error::read(path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::audio(path, "empty file"));
+    }
+    let container = Container::sniff(&bytes).ok_or_else(|| {
+        Error::audio(
+            path,
+            "not a recognized audio file (expected WAV, FLAC, MP3 or Ogg Vorbis)",
+        )
+    })?;
+    let audio = match container {
+        Container::Wav => match read_wav_hound(path, &bytes)? {
+            Some(audio) => audio,
+            None => decode_symphonia(path, bytes, container)?,
+        },
+        _ => decode_symphonia(path, bytes, container)?,
+    };
+    if audio.is_empty() {
+        return Err(Error::audio(path, "holds no audio samples"));
+    }
+    if audio.sample_rate == 0 {
+        return Err(Error::audio(path, "sample rate is 0"));
+    }
+    Ok(audio)
+}
+
+/// Decodes a WAV file with hound. `Ok(None)` means hound does not support the encoding and
+/// symphonia should try.
+fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
+    let reader = match hound::WavReader::new(Cursor::new(bytes)) {
+        Ok(r) => r,
+        Err(hound::Error::Unsupported) => return Ok(None),
+        Err(e) => return Err(Error::audio(path, format!("not a valid WAV file: {e}"))),
+    };
+    let spec = reader.spec();
+    let n_channels = spec.channels as usize;
+    if n_channels == 0 {
+        return Err(Error::audio(path, "WAV header declares 0 channels"));
+    }
+    let declared = reader.len() as usize;
+    let mut interleaved: Vec<f32> = Vec::with_capacity(declared.min(bytes.len()));
+    let short = |got: usize| {
+        Error::audio(
+            path,
+            format!(
+                "truncated: the WAV header declares {} samples per channel, the file holds {}",
+                declared / n_channels,
+                got / n_channels
+            ),
+        )
+    };
+    match spec.sample_format {
+        hound::SampleFormat::Float => {
+            if spec.bits_per_sample != 32 {
+                return Ok(None);
+            }
+            for s in reader.into_samples::<f32>() {
+                interleaved.push(s.map_err(|_| short(interleaved.len()))?);
+            }
+        }
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            for s in reader.into_samples::<i32>() {
+                interleaved.push(s.map_err(|_| short(interleaved.len()))? as f32 * scale);
+            }
+        }
+    }
+    if interleaved.len() < declared || interleaved.len() % n_channels != 0 {
+        return Err(short(interleaved.len()));
+    }
+    Ok(Some(Audio {
+        channels: deinterleave(&interleaved, n_channels),
+        sample_rate: spec.sample_rate,
+        format: AudioFormat {
+            container: Container::Wav,
+            bits_per_sample: Some(spec.bits_per_sample as u32),
+            float: spec.sample_format == hound::SampleFormat::Float,
+        },
+    }))
+}
+
+fn deinterleave(interleaved: &[f32], n_channels: usize) -> Vec<Vec<f32>> {
+    (0..n_channels)
+        .map(|c| interleaved.iter().skip(c).step_by(n_channels).copied().collect())
+        .collect()
+}
+
+/// Decodes any container symphonia knows, into f32 channels.
+fn decode_symphonia(path: &Path, bytes: Vec<u8>, container: Container) -> Result<Audio> {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+    use symphonia::core::errors::Error as SymError;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    let bad = |what: &str, e: SymError| Error::audio(path, format!("{what}: {e}"));
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let format_opts = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
+    let probed = symphonia::default::get_probe()
+        .format(
+            &Hint::new(),
+            mss,
+            &format_opts,
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| bad("not a readable audio file", e))?;
+    let mut reader = probed.format;
+    let track = reader
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| Error::audio(path, "holds no audio track"))?;
+    let track_id = track.id;
+    let params = track.codec_params.clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| bad("unsupported audio encoding", e))?;
+
+    let mut sample_rate = params.sample_rate.unwrap_or(0);
+    let mut n_channels = params.channels.map_or(0, |c| c.count());
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut buf: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match reader.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(e) => return Err(bad("corrupt audio stream", e)),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            // A damaged packet in a lossy stream: skip it, as players do.
+            Err(SymError::DecodeError(_)) if container != Container::Wav => continue,
+            Err(e) => return Err(bad("corrupt audio stream", e)),
+        };
+        let spec = *decoded.spec();
+        sample_rate = spec.rate;
+        n_channels = spec.channels.count();
+        let needed = decoded.capacity() as u64;
+        if buf.as_ref().is_none_or(|b| b.capacity() < needed as usize) {
+            buf = Some(SampleBuffer::new(needed, spec));
+        }
+        let b = buf.as_mut().expect("allocated above");
+        b.copy_interleaved_ref(decoded);
+        interleaved.extend_from_slice(b.samples());
+    }
+    if n_channels == 0 || interleaved.is_empty() {
+        return Err(Error::audio(path, "holds no audio samples"));
+    }
+    Ok(Audio {
+        channels: deinterleave(&interleaved, n_channels),
+        sample_rate,
+        format: AudioFormat {
+            container,
+            bits_per_sample: params.bits_per_sample,
+            float: matches!(
+                params.sample_format,
+                Some(symphonia::core::sample::SampleFormat::F32)
+                    | Some(symphonia::core::sample::SampleFormat::F64)
+            ),
+        },
+    })
+}
+
+/// Resamples `signal` from `from` Hz to `to` Hz with rubato's synchronous FFT resampler
+/// (band-limited; the anti-aliasing low-pass is part of the FFT-domain rate change). The output
+/// has `ceil(len · to / from)` samples (librosa's convention) and is aligned with the input: the
+/// resampler's delay is removed.
+pub fn resample(signal: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
+    if from == to {
+        return Ok(signal.to_vec());
+    }
+    if from == 0 || to == 0 {
+        return Err(Error::Param(format!("cannot resample from {from} Hz to {to} Hz")));
+    }
+    let expected = (signal.len() as u64 * to as u64).div_ceil(from as u64) as usize;
+    // The resampler's delay is half its output FFT length: make that length even (an even number
+    // of the smallest whole-sample blocks) so the delay is a whole number of output samples.
+    let gcd = gcd(from as usize, to as usize);
+    let block_in = from as usize / gcd;
+    let chunk_in = block_in * 2 * 1024usize.div_ceil(block_in);
+    let mut rs = FftFixedIn::<f32>::new(from as usize, to as usize, chunk_in, 1, 1)
+        .map_err(|e| Error::Param(format!("resampler {from} Hz → {to} Hz: {e}")))?;
+    let delay = rs.output_delay();
+    let mut out: Vec<f32> = Vec::with_capacity(expected + delay + 8192);
+    let map = |e: rubato::ResampleError| Error::Param(format!("resampling failed: {e}"));
+    let mut pos = 0;
+    while pos + rs.input_frames_next() <= signal.len() {
+        let n = rs.input_frames_next();
+        let chunk = rs.process(&[&signal[pos..pos + n]], None).map_err(map)?;
+        out.extend_from_slice(&chunk[0]);
+        pos += n;
+    }
+    if pos < signal.len() {
+        let chunk = rs
+            .process_partial(Some(&[&signal[pos..]]), None)
+            .map_err(map)?;
+        out.extend_from_slice(&chunk[0]);
+    }
+    while out.len() < expected + delay {
+        let chunk = rs.process_partial::<&[f32]>(None, None).map_err(map)?;
+        out.extend_from_slice(&chunk[0]);
+    }
+    out.drain(..delay);
+    out.truncate(expected);
+    Ok(out)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Sample encodings for written WAV files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WavEncoding {
+    /// 16-bit integer PCM (samples beyond ±1 are clipped).
+    Pcm16,
+    /// 24-bit integer PCM (samples beyond ±1 are clipped).
+    Pcm24,
+    /// 32-bit IEEE float (no clipping).
+    Float32,
+}
+
+/// Writes `channels` (equal lengths) as a WAV file, atomically.
+pub fn write_wav(
+    path: &Path,
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    encoding: WavEncoding,
+) -> Result<()> {
+    let n_channels = channels.len();
+    if n_channels == 0 || n_channels > u16::MAX as usize {
+        return Err(Error::Param(format!(
+            "cannot write {n_channels} channels to {}",
+            path.display()
+        )));
+    }
+    let len = channels[0].len();
+    if channels.iter().any(|c| c.len() != len) {
+        return Err(Error::Param(format!(
+            "channels of unequal length for {}",
+            path.display()
+        )));
+    }
+    let (bits, sample_format) = match encoding {
+        WavEncoding::Pcm16 => (16, hound::SampleFormat::Int),
+        WavEncoding::Pcm24 => (24, hound::SampleFormat::Int),
+        WavEncoding::Float32 => (32, hound::SampleFormat::Float),
+    };
+    let spec = hound::WavSpec {
+        channels: n_channels as u16,
+        sample_rate,
+        bits_per_sample: bits,
+        sample_format,
+    };
+    let to_io = |e: hound::Error| match e {
+        hound::Error::IoError(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    };
+    atomic::write_with(path, |file| {
+        let mut w = hound::WavWriter::new(file, spec).map_err(to_io)?;
+        let full_scale = ((1i64 << (bits - 1)) - 1) as f32;
+        for i in 0..len {
+            for c in channels {
+                let x = c[i];
+                match encoding {
+                    WavEncoding::Float32 => w.write_sample(x),
+                    _ => w.write_sample((x.clamp(-1.0, 1.0) * full_scale).round() as i32),
+                }
+                .map_err(to_io)?;
+            }
+        }
+        w.finalize().map_err(to_io)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f64, rate: u32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32 * 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn sniffs_containers() {
+        assert_eq!(
+            Container::sniff(b"RIFF\0\0\0\0WAVEfmt "),
+            Some(Container::Wav)
+        );
+        assert_eq!(Container::sniff(b"fLaC\0"), Some(Container::Flac));
+        assert_eq!(Container::sniff(b"OggS\0"), Some(Container::Ogg));
+        assert_eq!(Container::sniff(b"ID3\x04"), Some(Container::Mp3));
+        assert_eq!(Container::sniff(&[0xFF, 0xFB, 0x90]), Some(Container::Mp3));
+        assert_eq!(Container::sniff(b"\"Start\";\"Duration\""), None);
+        assert_eq!(Container::sniff(b"MThd"), None);
+    }
+
+    #[test]
+    fn resample_keeps_a_sine_in_band_and_aligned() {
+        // 1 kHz at 44.1 kHz → 22.05 kHz: same sine, same phase, ceil(n/2) samples.
+        let x = sine(1000.0, 44100, 44101);
+        let y = resample(&x, 44100, 22050).unwrap();
+        assert_eq!(y.len(), 22051);
+        let want = sine(1000.0, 22050, y.len());
+        let err = y[200..y.len() - 200]
+            .iter()
+            .zip(&want[200..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-3, "max error {err}");
+    }
+
+    #[test]
+    fn resample_removes_content_above_the_new_nyquist() {
+        // 15 kHz cannot exist at 22.05 kHz (Nyquist 11.025 kHz): it must be filtered, not aliased
+        // to 7.05 kHz as linear interpolation would.
+        let x = sine(15000.0, 44100, 44100);
+        let y = resample(&x, 44100, 22050).unwrap();
+        let rms = (y[500..y.len() - 500].iter().map(|v| v * v).sum::<f32>()
+            / (y.len() - 1000) as f32)
+            .sqrt();
+        assert!(rms < 1e-3, "aliased energy, rms {rms}");
+    }
+
+    #[test]
+    fn resample_handles_non_integer_ratios() {
+        let x = sine(440.0, 48000, 48000);
+        let y = resample(&x, 48000, 22050).unwrap();
+        assert_eq!(y.len(), 22050);
+        let want = sine(440.0, 22050, y.len());
+        let err = y[200..y.len() - 200]
+            .iter()
+            .zip(&want[200..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-3, "max error {err}");
+    }
+
+    #[test]
+    fn mono_is_the_channel_mean() {
+        let a = Audio {
+            channels: vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -0.5]],
+            sample_rate: 8000,
+            format: AudioFormat {
+                container: Container::Wav,
+                bits_per_sample: Some(16),
+                float: false,
+            },
+        };
+        assert_eq!(a.mono(), vec![0.5, 0.5, 0.0]);
+        assert_eq!(a.len(), 3);
+    }
+}

@@ -1,0 +1,162 @@
+//! The score: a list of notes aligned to the recording, read from an FMP-style CSV note list
+//! ([`csv`]) or a Standard MIDI File ([`midi`]).
+//!
+//! Both readers produce the same [`Score`]. Notes are sorted by onset, then pitch, then
+//! instrument; a note's *id* is its index in that order, and every later stage refers to score
+//! notes by that id.
+
+pub mod csv;
+pub mod midi;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One note of the score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    /// Onset in seconds from the start of the recording.
+    pub onset: f64,
+    /// Duration in seconds.
+    pub duration: f64,
+    /// MIDI pitch, 0..=127 (60 = C4).
+    pub pitch: u8,
+    /// Velocity in [0, 1].
+    pub velocity: f64,
+    /// Instrument (or part, voice, hand) label; empty when the score gives none.
+    pub instrument: String,
+}
+
+impl Note {
+    /// End of the note in seconds.
+    pub fn end(&self) -> f64 {
+        self.onset + self.duration
+    }
+}
+
+/// A score: notes sorted by (onset, pitch, instrument), plus what the reader warned about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Score {
+    pub notes: Vec<Note>,
+    /// Things the reader fixed or skipped, one sentence each (e.g. drum notes on channel 10).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+impl Score {
+    /// Builds a score, sorting the notes into id order.
+    pub fn new(mut notes: Vec<Note>, warnings: Vec<String>) -> Score {
+        notes.sort_by(|a, b| {
+            a.onset
+                .total_cmp(&b.onset)
+                .then(a.pitch.cmp(&b.pitch))
+                .then_with(|| a.instrument.cmp(&b.instrument))
+        });
+        Score { notes, warnings }
+    }
+
+    /// The distinct pitches, ascending.
+    pub fn pitches(&self) -> Vec<u8> {
+        self.notes
+            .iter()
+            .map(|n| n.pitch)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The distinct instrument labels, sorted.
+    pub fn instruments(&self) -> Vec<String> {
+        self.notes
+            .iter()
+            .map(|n| n.instrument.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The latest note end in seconds.
+    pub fn end(&self) -> f64 {
+        self.notes.iter().map(Note::end).fold(0.0, f64::max)
+    }
+}
+
+/// Reads a score file: a Standard MIDI File (told by its `MThd` header, or a RIFF `RMID`
+/// wrapper) or otherwise an FMP-style CSV note list.
+pub fn read_score(path: &Path) -> Result<Score> {
+    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    if bytes.starts_with(b"MThd") || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
+    {
+        midi::parse(path, &bytes)
+    } else {
+        csv::parse(path, &bytes)
+    }
+}
+
+/// Scientific pitch name of a MIDI pitch, with sharps: 60 → `C4`, 71 → `B4`, 54 → `F#3`.
+pub fn pitch_name(pitch: u8) -> String {
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    ];
+    format!(
+        "{}{}",
+        NAMES[pitch as usize % 12],
+        pitch as i32 / 12 - 1
+    )
+}
+
+/// Checks what both readers require of a note's numbers; `Err` holds the reason.
+pub(crate) fn check_times(onset: f64, duration: f64) -> std::result::Result<(), String> {
+    if !onset.is_finite() {
+        return Err(format!("onset {onset} is not a finite time"));
+    }
+    if onset < 0.0 {
+        return Err(format!("onset {onset} s is negative"));
+    }
+    if !duration.is_finite() {
+        return Err(format!("duration {duration} is not a finite time"));
+    }
+    if duration < 0.0 {
+        return Err(format!("duration {duration} s is negative"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pitch_names() {
+        assert_eq!(pitch_name(60), "C4");
+        assert_eq!(pitch_name(71), "B4");
+        assert_eq!(pitch_name(54), "F#3");
+        assert_eq!(pitch_name(0), "C-1");
+        assert_eq!(pitch_name(127), "G9");
+    }
+
+    #[test]
+    fn score_sorts_and_summarizes() {
+        let n = |onset, pitch, inst: &str| Note {
+            onset,
+            duration: 1.0,
+            pitch,
+            velocity: 1.0,
+            instrument: inst.into(),
+        };
+        let s = Score::new(
+            vec![n(1.0, 60, "rh"), n(0.5, 64, "lh"), n(1.0, 55, "lh")],
+            vec![],
+        );
+        assert_eq!(
+            s.notes.iter().map(|n| n.pitch).collect::<Vec<_>>(),
+            [64, 55, 60]
+        );
+        assert_eq!(s.pitches(), [55, 60, 64]);
+        assert_eq!(s.instruments(), ["lh", "rh"]);
+        assert_eq!(s.end(), 2.0);
+    }
+}

@@ -1,0 +1,268 @@
+//! Short-time Fourier transform and its inverse (FMP §2.5.3, `librosa.stft` / `librosa.istft`).
+//!
+//! Forward, for frame n and bin k (window w of length N = `n_fft`, hop H, centered frames):
+//!
+//! ```text
+//! X(k, n) = Σ_{m=0}^{N−1} x̃(m + nH) · w(m) · e^{−2πikm/N},   k = 0..N/2
+//! ```
+//!
+//! where x̃ is the signal with N/2 zeros added on both sides (librosa ≥ 0.10's default
+//! `pad_mode="constant"`), so frame n is centered on sample nH, and w is the periodic Hann window
+//! w(m) = ½ − ½ cos(2πm/N) (`scipy.signal.get_window("hann", N)`). There are 1 + ⌊(L + 2⌊N/2⌋ −
+//! N)/H⌋ frames for L samples.
+//!
+//! Inverse: weighted overlap-add (Griffin & Lim 1984, as in `librosa.istft`):
+//!
+//! ```text
+//! y(t) = Σ_n w(t − nH) · IDFT(X(·, n))(t − nH)  /  Σ_n w²(t − nH)
+//! ```
+//!
+//! which gives back any signal from its unmodified STFT, trimmed to the requested length.
+//! The transforms run in f64 (realfft) and the spectra are stored as `Complex<f32>`.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Frame geometry of an STFT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StftParams {
+    /// Window and FFT length in samples.
+    pub n_fft: usize,
+    /// Hop between frames in samples.
+    pub hop: usize,
+}
+
+impl Default for StftParams {
+    /// The FMP notebooks' C8S3 setting: 2048 / 1024 at 22050 Hz.
+    fn default() -> Self {
+        StftParams {
+            n_fft: 2048,
+            hop: 1024,
+        }
+    }
+}
+
+impl StftParams {
+    /// Number of frequency bins, N/2 + 1.
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// Number of centered frames for a signal of `len` samples.
+    pub fn n_frames(&self, len: usize) -> usize {
+        let padded = len + 2 * (self.n_fft / 2);
+        if padded < self.n_fft {
+            0
+        } else {
+            1 + (padded - self.n_fft) / self.hop
+        }
+    }
+}
+
+/// A complex spectrogram: `n_frames` frames of `n_bins` bins, stored frame by frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrogram {
+    pub params: StftParams,
+    pub n_bins: usize,
+    pub n_frames: usize,
+    /// `data[n * n_bins + k]` = X(k, n).
+    pub data: Vec<Complex<f32>>,
+}
+
+impl Spectrogram {
+    /// The spectrum of frame `n`.
+    pub fn frame(&self, n: usize) -> &[Complex<f32>] {
+        &self.data[n * self.n_bins..(n + 1) * self.n_bins]
+    }
+
+    /// |X(k, n)|, frame by frame like `data`.
+    pub fn magnitudes(&self) -> Vec<f32> {
+        self.data.iter().map(|c| c.norm()).collect()
+    }
+}
+
+/// A planned STFT of fixed geometry: build once, transform many signals.
+pub struct Stft {
+    params: StftParams,
+    window: Vec<f64>,
+    forward: Arc<dyn RealToComplex<f64>>,
+    inverse: Arc<dyn ComplexToReal<f64>>,
+}
+
+impl Stft {
+    pub fn new(params: StftParams) -> Result<Stft> {
+        if params.n_fft < 2 || params.hop == 0 || params.hop > params.n_fft {
+            return Err(Error::Param(format!(
+                "STFT needs n_fft ≥ 2 and 0 < hop ≤ n_fft (got n_fft {}, hop {})",
+                params.n_fft, params.hop
+            )));
+        }
+        let mut planner = RealFftPlanner::<f64>::new();
+        Ok(Stft {
+            params,
+            window: hann(params.n_fft),
+            forward: planner.plan_fft_forward(params.n_fft),
+            inverse: planner.plan_fft_inverse(params.n_fft),
+        })
+    }
+
+    pub fn params(&self) -> StftParams {
+        self.params
+    }
+
+    /// The STFT of `x` (see the module documentation for the formula).
+    pub fn forward(&self, x: &[f32]) -> Spectrogram {
+        let StftParams { n_fft, hop } = self.params;
+        let n_bins = self.params.n_bins();
+        let n_frames = self.params.n_frames(x.len());
+        let pad = (n_fft / 2) as isize;
+        let mut frame = self.forward.make_input_vec();
+        let mut spectrum = self.forward.make_output_vec();
+        let mut scratch = self.forward.make_scratch_vec();
+        let mut data = Vec::with_capacity(n_frames * n_bins);
+        for n in 0..n_frames {
+            let start = (n * hop) as isize - pad;
+            for (m, (f, w)) in frame.iter_mut().zip(&self.window).enumerate() {
+                let t = start + m as isize;
+                *f = if t >= 0 && (t as usize) < x.len() {
+                    x[t as usize] as f64 * w
+                } else {
+                    0.0
+                };
+            }
+            self.forward
+                .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
+                .expect("buffer sizes come from the plan");
+            data.extend(spectrum.iter().map(|c| Complex::new(c.re as f32, c.im as f32)));
+        }
+        Spectrogram {
+            params: self.params,
+            n_bins,
+            n_frames,
+            data,
+        }
+    }
+
+    /// The inverse STFT by weighted overlap-add, `length` samples long (the length of the signal
+    /// the spectrogram came from, so odd lengths come back exactly).
+    pub fn inverse(&self, spec: &Spectrogram, length: usize) -> Vec<f32> {
+        let StftParams { n_fft, hop } = self.params;
+        assert_eq!(spec.params, self.params, "spectrogram of another STFT geometry");
+        let pad = n_fft / 2;
+        let total = n_fft + hop * spec.n_frames.saturating_sub(1);
+        let mut y = vec![0.0f64; total.max(length + pad)];
+        let mut wss = vec![0.0f64; y.len()];
+        let mut spectrum = self.inverse.make_input_vec();
+        let mut frame = self.inverse.make_output_vec();
+        let mut scratch = self.inverse.make_scratch_vec();
+        let scale = 1.0 / n_fft as f64;
+        for n in 0..spec.n_frames {
+            for (s, c) in spectrum.iter_mut().zip(spec.frame(n)) {
+                *s = Complex::new(c.re as f64, c.im as f64);
+            }
+            // A real signal's DC and Nyquist bins are real; drop any imaginary rounding.
+            spectrum[0].im = 0.0;
+            if n_fft % 2 == 0 {
+                spectrum[n_fft / 2].im = 0.0;
+            }
+            self.inverse
+                .process_with_scratch(&mut spectrum, &mut frame, &mut scratch)
+                .expect("buffer sizes come from the plan");
+            let start = n * hop;
+            for (m, (v, w)) in frame.iter().zip(&self.window).enumerate() {
+                y[start + m] += v * scale * w;
+                wss[start + m] += w * w;
+            }
+        }
+        let tiny = f32::MIN_POSITIVE as f64;
+        (0..length)
+            .map(|t| {
+                let i = t + pad;
+                if wss[i] > tiny {
+                    (y[i] / wss[i]) as f32
+                } else {
+                    y[i] as f32
+                }
+            })
+            .collect()
+    }
+}
+
+/// The periodic Hann window of length `n`: w(m) = ½ − ½ cos(2πm/n).
+pub fn hann(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|m| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * m as f64 / n as f64).cos())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+        let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+        (num / den).sqrt()
+    }
+
+    #[test]
+    fn frame_count_matches_librosa() {
+        let p = StftParams::default();
+        assert_eq!(p.n_frames(234_832), 230); // the Chopin excerpt
+        assert_eq!(p.n_frames(1024), 2);
+        assert_eq!(p.n_frames(1023), 1);
+        assert_eq!(p.n_frames(0), 1);
+    }
+
+    #[test]
+    fn a_sine_peaks_in_its_bin() {
+        let stft = Stft::new(StftParams::default()).unwrap();
+        let f = 20.0 * 22050.0 / 2048.0; // exactly bin 20
+        let x: Vec<f32> = (0..22050)
+            .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / 22050.0).sin() as f32)
+            .collect();
+        let s = stft.forward(&x);
+        let mid = s.frame(s.n_frames / 2);
+        let peak = (0..s.n_bins)
+            .max_by(|&a, &b| mid[a].norm().total_cmp(&mid[b].norm()))
+            .unwrap();
+        assert_eq!(peak, 20);
+        // Hann: the amplitude-1 sine gives N/4 at its bin.
+        assert!((mid[20].norm() - 512.0).abs() < 0.5, "{}", mid[20].norm());
+    }
+
+    #[test]
+    fn inverse_reconstructs_any_length() {
+        for (n_fft, hop) in [(2048, 1024), (2048, 512), (1000, 250), (512, 128), (1025, 300)] {
+            let stft = Stft::new(StftParams { n_fft, hop }).unwrap();
+            for len in [1, 7, 999, 4096, 10_001] {
+                let x = noise(len, len as u64);
+                let y = stft.inverse(&stft.forward(&x), len);
+                assert_eq!(y.len(), len);
+                let e = rel_err(&y, &x);
+                assert!(e < 1e-6, "n_fft {n_fft} hop {hop} len {len}: rel err {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_geometry() {
+        assert!(Stft::new(StftParams { n_fft: 1024, hop: 0 }).is_err());
+        assert!(Stft::new(StftParams { n_fft: 1024, hop: 2048 }).is_err());
+    }
+}
