@@ -65,7 +65,11 @@ mod tests {
         });
         assert!(err.is_err());
         assert!(!path.exists());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "temp file left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            0,
+            "temp file left behind"
+        );
         write_bytes(&path, b"whole").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"whole");
         fs::remove_dir_all(&dir).unwrap();

@@ -121,6 +121,11 @@ impl Audio {
 /// Reads an audio file (WAV, FLAC, MP3 or Ogg Vorbis), keeping all channels at the file's rate.
 pub fn read_audio(path: &Path) -> Result<Audio> {
     let bytes = fs::read(path).map_err(|e| Error::read(path, e))?;
+    decode(path, bytes)
+}
+
+/// Decodes an audio file already in memory; `path` only names it in errors.
+pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
     if bytes.is_empty() {
         return Err(Error::audio(path, "empty file"));
     }
@@ -203,7 +208,14 @@ fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
 
 fn deinterleave(interleaved: &[f32], n_channels: usize) -> Vec<Vec<f32>> {
     (0..n_channels)
-        .map(|c| interleaved.iter().skip(c).step_by(n_channels).copied().collect())
+        .map(|c| {
+            interleaved
+                .iter()
+                .skip(c)
+                .step_by(n_channels)
+                .copied()
+                .collect()
+        })
         .collect()
 }
 
@@ -224,12 +236,7 @@ fn decode_symphonia(path: &Path, bytes: Vec<u8>, container: Container) -> Result
         ..Default::default()
     };
     let probed = symphonia::default::get_probe()
-        .format(
-            &Hint::new(),
-            mss,
-            &format_opts,
-            &MetadataOptions::default(),
-        )
+        .format(&Hint::new(), mss, &format_opts, &MetadataOptions::default())
         .map_err(|e| bad("not a readable audio file", e))?;
     let mut reader = probed.format;
     let track = reader
@@ -301,7 +308,9 @@ pub fn resample(signal: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
         return Ok(signal.to_vec());
     }
     if from == 0 || to == 0 {
-        return Err(Error::Param(format!("cannot resample from {from} Hz to {to} Hz")));
+        return Err(Error::Param(format!(
+            "cannot resample from {from} Hz to {to} Hz"
+        )));
     }
     let expected = (signal.len() as u64 * to as u64).div_ceil(from as u64) as usize;
     // The resampler's delay is half its output FFT length: make that length even (an even number
@@ -394,13 +403,18 @@ pub fn write_wav(
     };
     atomic::write_with(path, |file| {
         let mut w = hound::WavWriter::new(file, spec).map_err(to_io)?;
-        let full_scale = ((1i64 << (bits - 1)) - 1) as f32;
+        // The inverse of the reader's scaling: x · 2^(bits−1), clipped to the integer range.
+        let full_scale = (1i64 << (bits - 1)) as f64;
         for i in 0..len {
             for c in channels {
                 let x = c[i];
                 match encoding {
                     WavEncoding::Float32 => w.write_sample(x),
-                    _ => w.write_sample((x.clamp(-1.0, 1.0) * full_scale).round() as i32),
+                    _ => w.write_sample(
+                        (x as f64 * full_scale)
+                            .round()
+                            .clamp(-full_scale, full_scale - 1.0) as i32,
+                    ),
                 }
                 .map_err(to_io)?;
             }
@@ -415,7 +429,9 @@ mod tests {
 
     fn sine(freq: f64, rate: u32, n: usize) -> Vec<f32> {
         (0..n)
-            .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32 * 0.5)
+            .map(|i| {
+                (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32 * 0.5
+            })
             .collect()
     }
 

@@ -138,7 +138,11 @@ impl Stft {
             self.forward
                 .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
                 .expect("buffer sizes come from the plan");
-            data.extend(spectrum.iter().map(|c| Complex::new(c.re as f32, c.im as f32)));
+            data.extend(
+                spectrum
+                    .iter()
+                    .map(|c| Complex::new(c.re as f32, c.im as f32)),
+            );
         }
         Spectrogram {
             params: self.params,
@@ -152,7 +156,10 @@ impl Stft {
     /// the spectrogram came from, so odd lengths come back exactly).
     pub fn inverse(&self, spec: &Spectrogram, length: usize) -> Vec<f32> {
         let StftParams { n_fft, hop } = self.params;
-        assert_eq!(spec.params, self.params, "spectrogram of another STFT geometry");
+        assert_eq!(
+            spec.params, self.params,
+            "spectrogram of another STFT geometry"
+        );
         let pad = n_fft / 2;
         let total = n_fft + hop * spec.n_frames.saturating_sub(1);
         let mut y = vec![0.0f64; total.max(length + pad)];
@@ -208,7 +215,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -248,7 +257,13 @@ mod tests {
 
     #[test]
     fn inverse_reconstructs_any_length() {
-        for (n_fft, hop) in [(2048, 1024), (2048, 512), (1000, 250), (512, 128), (1025, 300)] {
+        for (n_fft, hop) in [
+            (2048, 1024),
+            (2048, 512),
+            (1000, 250),
+            (512, 128),
+            (1025, 300),
+        ] {
             let stft = Stft::new(StftParams { n_fft, hop }).unwrap();
             for len in [1, 7, 999, 4096, 10_001] {
                 let x = noise(len, len as u64);
@@ -262,7 +277,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_geometry() {
-        assert!(Stft::new(StftParams { n_fft: 1024, hop: 0 }).is_err());
-        assert!(Stft::new(StftParams { n_fft: 1024, hop: 2048 }).is_err());
+        assert!(Stft::new(StftParams {
+            n_fft: 1024,
+            hop: 0
+        })
+        .is_err());
+        assert!(Stft::new(StftParams {
+            n_fft: 1024,
+            hop: 2048
+        })
+        .is_err());
     }
 }

@@ -47,12 +47,13 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| csv_err(None, None, format!("not a text file (invalid UTF-8: {e})")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let first_line = text.lines().find(|l| !l.trim().is_empty()).ok_or_else(|| {
-        Error::Score {
+    let first_line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| Error::Score {
             path: path.to_path_buf(),
             msg: "empty file: no notes".into(),
-        }
-    })?;
+        })?;
     let delimiter = detect_delimiter(first_line);
     let mut reader = ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -89,8 +90,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
                         instrument: (record.len() > 4).then_some(4),
                     }
                 } else {
-                    let header = header_columns(&record)
-                        .map_err(|msg| csv_err(line, None, msg))?;
+                    let header = header_columns(&record).map_err(|msg| csv_err(line, None, msg))?;
                     columns = Some(header);
                     continue;
                 });
@@ -111,7 +111,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
         let onset = number(cols.start, names[0])?;
         let duration = number(cols.duration, names[1])?;
         check_times(onset, duration).map_err(|msg| {
-            let col = if msg.starts_with("onset") { names[0] } else { names[1] };
+            let col = if msg.starts_with("onset") {
+                names[0]
+            } else {
+                names[1]
+            };
             csv_err(line, Some(col), msg)
         })?;
         let p = number(cols.pitch, names[2])?;
@@ -225,8 +229,10 @@ mod tests {
 
     #[test]
     fn reads_fmp_format() {
-        let s = p("\"Start\";\"Duration\";\"Pitch\";\"Velocity\";\"Instrument\"\n\
-                   2.2;0.75;64;0.99;\"lh\"\n0.5;1;67.0;1;\"rh\"\n")
+        let s = p(
+            "\"Start\";\"Duration\";\"Pitch\";\"Velocity\";\"Instrument\"\n\
+                   2.2;0.75;64;0.99;\"lh\"\n0.5;1;67.0;1;\"rh\"\n",
+        )
         .unwrap();
         assert_eq!(s.notes.len(), 2);
         assert_eq!(s.notes[0].pitch, 67);
@@ -268,15 +274,31 @@ mod tests {
         );
         let e = p("Start;Duration\n0;1\n").unwrap_err().to_string();
         assert!(e.contains("line 1: missing required column Pitch"), "{e}");
-        let e = p("Start;Duration;Pitch\n0;1;128\n").unwrap_err().to_string();
+        let e = p("Start;Duration;Pitch\n0;1;128\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2, column Pitch: pitch 128"), "{e}");
-        let e = p("Start;Duration;Pitch\n0;1;60.5\n").unwrap_err().to_string();
+        let e = p("Start;Duration;Pitch\n0;1;60.5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("column Pitch"), "{e}");
-        let e = p("Start;Duration;Pitch\n-1;1;60\n").unwrap_err().to_string();
-        assert!(e.contains("line 2, column Start: onset -1 s is negative"), "{e}");
-        let e = p("Start;Duration;Pitch\nNaN;1;60\n").unwrap_err().to_string();
-        assert!(e.contains("column Start: onset NaN is not a finite time"), "{e}");
-        let e = p("Start;Duration;Pitch\n0;inf;60\n").unwrap_err().to_string();
+        let e = p("Start;Duration;Pitch\n-1;1;60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2, column Start: onset -1 s is negative"),
+            "{e}"
+        );
+        let e = p("Start;Duration;Pitch\nNaN;1;60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column Start: onset NaN is not a finite time"),
+            "{e}"
+        );
+        let e = p("Start;Duration;Pitch\n0;inf;60\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("column Duration: duration inf"), "{e}");
         let e = p("Start;Duration;Pitch\n0;1\n").unwrap_err().to_string();
         assert!(e.contains("line 2, column Pitch: missing value"), "{e}");

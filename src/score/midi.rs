@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use midly::num::{u15, u24, u28, u4, u7};
-use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, Track, TrackEvent, TrackEventKind};
+use midly::{
+    Format, Header, MetaMessage, MidiMessage, Smf, Timing, Track, TrackEvent, TrackEventKind,
+};
 
 use crate::atomic;
 use crate::error::{Error, Result};
@@ -68,6 +70,50 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).trim().to_string()
 }
 
+/// Checks that every track chunk the header declares is present and whole. midly's lenient
+/// reader skips unreadable chunks and reads a cut-off last track as far as it goes; a score
+/// missing notes that way would be wrong without a word, so such a file is refused.
+fn check_chunks(bytes: &[u8]) -> std::result::Result<(), (Option<usize>, String)> {
+    let Some(start) = bytes.windows(4).position(|w| w == b"MThd") else {
+        return Ok(()); // midly accepted it; nothing more to check
+    };
+    let file = &bytes[start..];
+    let be32 = |at: usize| {
+        file.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let declared = file
+        .get(10..12)
+        .map_or(0, |n| u16::from_be_bytes([n[0], n[1]]) as usize);
+    let mut at = 8 + be32(4).unwrap_or(6);
+    let mut tracks = 0;
+    while tracks < declared {
+        let truncated = |what: &str| {
+            Err((
+                Some(tracks + 1),
+                format!("truncated or corrupt: {what} (the header declares {declared} tracks)"),
+            ))
+        };
+        let Some(len) = be32(at + 4) else {
+            return truncated("the track is missing");
+        };
+        let id = &file[at..at + 4];
+        if at + 8 + len > file.len() {
+            return truncated(&format!(
+                "the chunk needs {len} bytes, the file holds {}",
+                file.len() - at - 8
+            ));
+        }
+        if id == b"MTrk" {
+            tracks += 1;
+        } else if !id.iter().all(u8::is_ascii_alphanumeric) {
+            return truncated("a track chunk is missing or damaged");
+        }
+        at += 8 + len;
+    }
+    Ok(())
+}
+
 /// Parses a Standard MIDI File held in `bytes`; `path` only names the file in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     let smf = Smf::parse(bytes)
@@ -79,6 +125,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
             "format 2 (sequential) MIDI files are not supported; export as format 0 or 1",
         ));
     }
+    check_chunks(bytes).map_err(|(track, msg)| Error::midi(path, track, msg))?;
     let single_track = smf.header.format == Format::SingleTrack;
 
     let mut tempos = Vec::new();
@@ -146,7 +193,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
                 continue;
             }
             if on_vel > 0 {
-                sounding.entry((ch, key)).or_default().push_back((tick, on_vel));
+                sounding
+                    .entry((ch, key))
+                    .or_default()
+                    .push_back((tick, on_vel));
             } else if let Some((start, vel)) =
                 sounding.get_mut(&(ch, key)).and_then(VecDeque::pop_front)
             {

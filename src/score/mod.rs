@@ -88,7 +88,8 @@ impl Score {
 /// wrapper) or otherwise an FMP-style CSV note list.
 pub fn read_score(path: &Path) -> Result<Score> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-    if bytes.starts_with(b"MThd") || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
+    if bytes.starts_with(b"MThd")
+        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
     {
         midi::parse(path, &bytes)
     } else {
@@ -101,11 +102,7 @@ pub fn pitch_name(pitch: u8) -> String {
     const NAMES: [&str; 12] = [
         "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
     ];
-    format!(
-        "{}{}",
-        NAMES[pitch as usize % 12],
-        pitch as i32 / 12 - 1
-    )
+    format!("{}{}", NAMES[pitch as usize % 12], pitch as i32 / 12 - 1)
 }
 
 /// Checks what both readers require of a note's numbers; `Err` holds the reason.

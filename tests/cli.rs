@@ -1,0 +1,220 @@
+//! The command line: `inspect` on the bundled example, and every bad-input case giving a one-line
+//! error that names the file (and the place in it) with exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WAV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
+const CSV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
+
+fn scorenmf(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("scorenmf-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn inspect_reports_the_chopin_example() {
+    let (code, out, err) = scorenmf(&["inspect", WAV, CSV]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("duration    10.65 s"), "{out}");
+    assert!(out.contains("sample rate 22050 Hz"), "{out}");
+    assert!(out.contains("channels    1"), "{out}");
+    assert!(out.contains("WAV, 16-bit integer"), "{out}");
+    assert!(out.contains("notes       54"), "{out}");
+    assert!(out.contains("8 distinct (54..72)"), "{out}");
+    assert!(
+        out.contains("instruments 2: lh (48 notes), rh (6 notes)"),
+        "{out}"
+    );
+    // Four notes are annotated to end 30 ms after the recording does.
+    assert!(out.contains("4 notes end after the audio"), "{out}");
+}
+
+#[test]
+fn inspect_reads_midi_scores() {
+    let (code, out, err) = scorenmf(&["inspect", WAV, "data/FMP_C1_F12_Bach_BWV846_Sibelius.mid"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("notes       130"), "{out}");
+    assert!(out.contains("instruments 1: Piano (130 notes)"), "{out}");
+    assert!(out.contains("97 of them start after it"), "{out}");
+}
+
+/// Runs `inspect` and checks for exit code 2 and one line of error naming `file` and `expect`.
+fn fails(audio: &str, score: Option<&str>, file: &str, expect: &str) {
+    let mut args = vec!["inspect", audio];
+    args.extend(score);
+    let (code, out, err) = scorenmf(&args);
+    assert_eq!(code, 2, "exit code for {expect}: stdout {out} stderr {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(file), "names {file}: {err}");
+    assert!(err.contains(expect), "says {expect}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn wav_bytes(samples: &[i16]) -> Vec<u8> {
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    cursor.into_inner()
+}
+
+#[test]
+fn bad_audio_inputs() {
+    let t = TempDir::new("audio");
+    fails("no/such.wav", None, "no/such.wav", "No such file");
+    let text = t.file("notes.wav", b"\"Start\";\"Duration\"\n1;2\n");
+    fails(&text, None, &text, "not a recognized audio file");
+    let empty_file = t.file("zero.wav", b"");
+    fails(&empty_file, None, &empty_file, "empty file");
+    let empty_wav = t.file("empty.wav", &wav_bytes(&[]));
+    fails(&empty_wav, None, &empty_wav, "no audio samples");
+    let full = wav_bytes(&(0..1000).map(|i| (i * 13) as i16).collect::<Vec<_>>());
+    let truncated = t.file("truncated.wav", &full[..full.len() - 501]);
+    fails(&truncated, None, &truncated, "truncated");
+    let header_only = t.file("header.wav", &full[..30]);
+    fails(&header_only, None, &header_only, "not a valid WAV file");
+    let garbage = t.file("garbage.flac", b"fLaC\x00\x01\x02garbage");
+    fails(&garbage, None, &garbage, "not a readable audio file");
+}
+
+#[test]
+fn bad_csv_scores() {
+    let t = TempDir::new("csv");
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "nopitch.csv",
+            "Start;Duration\n0;1\n",
+            "line 1: missing required column Pitch",
+        ),
+        (
+            "badvalue.csv",
+            "Start;Duration;Pitch\n0;1;60\n0;abc;60\n",
+            "line 3, column Duration: 'abc' is not a number",
+        ),
+        (
+            "negative.csv",
+            "Start;Duration;Pitch\n-0.5;1;60\n",
+            "line 2, column Start: onset -0.5 s is negative",
+        ),
+        (
+            "negdur.csv",
+            "Start;Duration;Pitch\n0.5;-1;60\n",
+            "line 2, column Duration: duration -1 s is negative",
+        ),
+        (
+            "nan.csv",
+            "Start;Duration;Pitch\nnan;1;60\n",
+            "line 2, column Start: onset NaN",
+        ),
+        (
+            "inf.csv",
+            "Start;Duration;Pitch\n0;inf;60\n",
+            "line 2, column Duration: duration inf",
+        ),
+        (
+            "pitch.csv",
+            "Start;Duration;Pitch\n0;1;128\n",
+            "line 2, column Pitch: pitch 128 is not a MIDI pitch",
+        ),
+        (
+            "nonotes.csv",
+            "\"Start\";\"Duration\";\"Pitch\"\n",
+            "no notes",
+        ),
+        (
+            "binary.csv",
+            "\u{0}\u{1}\u{2}\u{3}",
+            "missing required column",
+        ),
+    ];
+    for (name, text, expect) in cases {
+        let path = t.file(name, text.as_bytes());
+        fails(WAV, Some(&path), &path, expect);
+    }
+    let invalid_utf8 = t.file("latin1.csv", b"Start;Duration;Pitch\n0;1;60\xff\n");
+    fails(WAV, Some(&invalid_utf8), &invalid_utf8, "not a text file");
+    fails(WAV, Some("no/such.csv"), "no/such.csv", "No such file");
+}
+
+#[test]
+fn bad_midi_scores() {
+    let t = TempDir::new("midi");
+    let real = std::fs::read("data/FMP_C1_F12_Bach_BWV846_Sibelius.mid").unwrap();
+    let corrupt = t.file(
+        "corrupt.mid",
+        b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x03\xc0MTrkjunk",
+    );
+    fails(
+        WAV,
+        Some(&corrupt),
+        &corrupt,
+        "track 1: truncated or corrupt",
+    );
+    let truncated = t.file("truncated.mid", &real[..real.len() / 2]);
+    fails(WAV, Some(&truncated), &truncated, "truncated or corrupt");
+    let header = t.file("header.mid", &real[..9]);
+    fails(WAV, Some(&header), &header, "not a valid MIDI file");
+    // A valid file with only a conductor track.
+    let no_notes = t.file(
+        "nonotes.mid",
+        &[
+            b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0".as_slice(),
+            b"MTrk\x00\x00\x00\x0b\x00\xff\x51\x03\x07\xa1\x20\x00\xff\x2f\x00",
+        ]
+        .concat(),
+    );
+    fails(WAV, Some(&no_notes), &no_notes, "no notes");
+}
+
+#[test]
+fn help_for_every_command() {
+    for args in [&["--help"][..], &["inspect", "--help"]] {
+        let (code, out, _) = scorenmf(args);
+        assert_eq!(code, 0);
+        assert!(out.contains("Usage: scorenmf"), "{out}");
+    }
+}
+
+#[test]
+fn inputs_are_not_modified() {
+    let before = std::fs::read(Path::new(CSV)).unwrap();
+    let (code, _, _) = scorenmf(&["inspect", WAV, CSV]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(Path::new(CSV)).unwrap(), before);
+}
