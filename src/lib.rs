@@ -11,13 +11,19 @@
 //! | decode, mix down, resample, write | [`audio`] | file → [`audio::Audio`] → mono `Vec<f32>` |
 //! | read the score | [`score`] | CSV / MIDI file → [`score::Score`] |
 //! | short-time Fourier transform | [`stft`] | samples → [`stft::Spectrogram`] |
+//! | initial templates W₀ (harmonic + onset per pitch) | [`templates`] | score → K × R matrix |
+//! | score-constrained activations H₀ | [`activations`] | score → R × N matrix |
+//! | constrained NMF (Euclidean, KL) | [`nmf`] | V, W₀, H₀ → W, H |
 //! | what the command line reports about inputs | [`inspect`] | audio + score → report |
 
+pub mod activations;
 pub mod atomic;
 pub mod audio;
 pub mod error;
 pub mod inspect;
+pub mod nmf;
 pub mod score;
 pub mod stft;
+pub mod templates;
 
 pub use error::{Error, Result};

@@ -1,0 +1,118 @@
+//! Parity with the FMP reference (libfmp 1.3.0, librosa 0.11.0) on the Chopin excerpt; the
+//! reference and the script that made it are in `tests/data/fmp_reference/` (see its README).
+
+use std::path::Path;
+
+use nalgebra::DMatrix;
+use scorenmf::activations::{init_activations, ActivationParams};
+use scorenmf::audio::read_audio;
+use scorenmf::nmf::{factorize, Divergence, NmfParams};
+use scorenmf::score::read_score;
+use scorenmf::stft::{Stft, StftParams};
+use scorenmf::templates::{components, init_templates, TemplateParams};
+
+const DIR: &str = "tests/data/fmp_reference";
+
+/// Reads a reference matrix; `f32` parses each value as float32 first (how V was stored).
+fn read_matrix(name: &str, f32_values: bool) -> DMatrix<f64> {
+    let text = std::fs::read_to_string(Path::new(DIR).join(name)).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .map(|x| {
+                    if f32_values {
+                        x.parse::<f32>().unwrap() as f64
+                    } else {
+                        x.parse::<f64>().unwrap()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j])
+}
+
+fn rel_max_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    diff / b.amax()
+}
+
+fn fmp_params() -> NmfParams {
+    NmfParams {
+        divergence: Divergence::Euclidean,
+        iterations: 100,
+        stop_threshold: Some(0.001),
+        eps: f32::EPSILON as f64,
+        fixed_w: false,
+        normalize: true,
+    }
+}
+
+#[test]
+fn nmf_matches_libfmp_on_the_reference_inputs() {
+    let v = read_matrix("V.csv", true);
+    let w0 = read_matrix("W0.csv", false);
+    let h0 = read_matrix("H0.csv", false);
+    let f = factorize(&v, w0, h0, &fmp_params(), |_| {}).unwrap();
+    assert_eq!(f.iterations, 100);
+    let (w_ref, h_ref) = (read_matrix("W.csv", false), read_matrix("H.csv", false));
+    let dw = rel_max_diff(&f.w, &w_ref);
+    let dh = rel_max_diff(&f.h, &h_ref);
+    println!("W: {dw:.2e}, H: {dh:.2e}, rel. error {:.17}", f.rel_error);
+    assert!(dw < 1e-6, "W differs by {dw:.2e}");
+    assert!(dh < 1e-6, "H differs by {dh:.2e}");
+    // ‖V − WH‖_F / ‖V‖_F of the reference factors, in float64 (0.2524105; params.json's 0.2524122
+    // took ‖V‖ of the float32 V in float32).
+    let ref_error = (&v - &w_ref * &h_ref).norm() / v.norm();
+    assert!(
+        (f.rel_error - ref_error).abs() < 1e-9,
+        "{} vs {ref_error}",
+        f.rel_error
+    );
+}
+
+#[test]
+fn our_v_w0_h0_match_the_reference() {
+    let audio = read_audio(Path::new(
+        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
+    ))
+    .unwrap();
+    let score = read_score(Path::new(
+        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
+    ))
+    .unwrap();
+    let x = audio.analysis_signal(22050).unwrap();
+    let stft = Stft::new(StftParams {
+        n_fft: 2048,
+        hop: 1024,
+    })
+    .unwrap();
+    let spec = stft.forward(&x);
+    let v = DMatrix::from_fn(spec.n_bins, spec.n_frames, |k, n| {
+        (1.0f32 + spec.frame(n)[k].norm()).ln() as f64
+    });
+    let dv = rel_max_diff(&v, &read_matrix("V.csv", true));
+    assert!(dv < 1e-6, "V differs by {dv:.2e}");
+
+    let comps = components(&score, false);
+    let w0 = init_templates(
+        &comps,
+        spec.n_bins,
+        22050.0 / 2048.0,
+        &TemplateParams::default(),
+    );
+    assert_eq!(w0, read_matrix("W0.csv", false));
+    let h0 = init_activations(
+        &comps,
+        &score,
+        spec.n_frames,
+        1024.0 / 22050.0,
+        &ActivationParams::default(),
+    );
+    assert_eq!(h0, read_matrix("H0.csv", false));
+}
