@@ -14,6 +14,10 @@
 //! | initial templates W₀ (harmonic + onset per pitch) | [`templates`] | score → K × R matrix |
 //! | score-constrained activations H₀ | [`activations`] | score → R × N matrix |
 //! | constrained NMF (Euclidean, KL) | [`nmf`] | V, W₀, H₀ → W, H |
+//! | per-pitch onset novelty on a fine grid | [`onsets`] | samples → Δ(n, k) |
+//! | note events: onsets, offsets, gains, not-played notes | [`transcribe`] | novelty + H → events |
+//! | the stages in order, one `Config` | [`pipeline`] | audio + score → results |
+//! | output files | [`outputs`] | results → CSV, MIDI, JSON |
 //! | what the command line reports about inputs | [`inspect`] | audio + score → report |
 
 pub mod activations;
@@ -22,8 +26,12 @@ pub mod audio;
 pub mod error;
 pub mod inspect;
 pub mod nmf;
+pub mod onsets;
+pub mod outputs;
+pub mod pipeline;
 pub mod score;
 pub mod stft;
 pub mod templates;
+pub mod transcribe;
 
 pub use error::{Error, Result};

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use scorenmf::nmf::Divergence;
+use scorenmf::outputs::{self, InputFile, RunRecord};
+use scorenmf::pipeline::{self, Config, Magnitude, Preset};
 use scorenmf::{audio, inspect, score, Error};
 
 #[derive(Parser)]
@@ -35,6 +38,161 @@ enum Command {
         /// Score aligned to the recording: FMP-style CSV note list or MIDI file.
         score: Option<PathBuf>,
     },
+    /// Transcribe: which score notes were played, with onsets from the audio, offsets and gains.
+    ///
+    /// Writes OUTDIR/notes.csv (FMP format), notes.mid, notes.json (events, notes not played,
+    /// evidence, onset shifts) and run.json (every parameter, inputs with SHA-256).
+    Transcribe {
+        /// Recording: WAV, FLAC, MP3 or Ogg Vorbis.
+        audio: PathBuf,
+        /// Score aligned to the recording: FMP-style CSV note list or MIDI file.
+        score: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(short, long)]
+        outdir: PathBuf,
+        #[command(flatten)]
+        params: Params,
+    },
+}
+
+/// Parameters shared by the analysing commands. Unset options take the preset's value; the
+/// defaults shown are the `default` preset's, with `fmp`'s where it differs.
+#[derive(Args)]
+struct Params {
+    /// Parameter set: `default` (chosen by measurement) or `fmp` (the FMP notebook C8S3 exactly).
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    preset: Preset,
+    /// Analysis sample rate in Hz [default: 22050].
+    #[arg(long)]
+    sample_rate: Option<u32>,
+    /// FFT length of the factorization's STFT [default: 2048].
+    #[arg(long)]
+    n_fft: Option<usize>,
+    /// Hop of the factorization's STFT [default: 512; fmp: 1024].
+    #[arg(long)]
+    hop: Option<usize>,
+    /// NMF input: log(1 + γ|X|) or |X| [default: log].
+    #[arg(long, value_enum)]
+    magnitude: Option<Magnitude>,
+    /// γ of the log magnitude [default: 1].
+    #[arg(long)]
+    gamma: Option<f64>,
+    /// NMF cost [default: euclidean].
+    #[arg(long, value_enum)]
+    divergence: Option<Divergence>,
+    /// NMF iterations [default: 100].
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Stop when ‖ΔH‖₂ and ‖ΔW‖₂ fall under this; 0 runs every iteration [default: 0.001].
+    #[arg(long)]
+    stop_threshold: Option<f64>,
+    /// ε added to the update denominators [default: 1.1920929e-7, float32 epsilon].
+    #[arg(long)]
+    eps: Option<f64>,
+    /// Keep the templates fixed; update only the activations.
+    #[arg(long)]
+    fixed_w: bool,
+    /// Do not max-normalize W's columns at the end.
+    #[arg(long)]
+    no_normalize: bool,
+    /// One template pair per (pitch, instrument) instead of per pitch.
+    #[arg(long)]
+    per_instrument: bool,
+    /// Relative half-width of a partial's band in the harmonic templates [default: 0.05].
+    #[arg(long)]
+    tol_pitch: Option<f64>,
+    /// Tuning: frequency of A4 in Hz [default: 440].
+    #[arg(long)]
+    a4: Option<f64>,
+    /// Initial value of the onset templates [default: 0.1].
+    #[arg(long)]
+    onset_init: Option<f64>,
+    /// Harmonic activation window around each note, seconds before its start and after its end
+    /// [default: 0.1,0.5].
+    #[arg(long, value_parser = pair, value_name = "BEFORE,AFTER")]
+    tol_note: Option<(f64, f64)>,
+    /// Onset activation window around each note's start, seconds before and after
+    /// [default: 0.2,0.1].
+    #[arg(long, value_parser = pair, value_name = "BEFORE,AFTER")]
+    tol_onset: Option<(f64, f64)>,
+    /// Hop of the onset novelty's STFT in samples [default: 256].
+    #[arg(long)]
+    onset_hop: Option<usize>,
+    /// Half-width in seconds of the onset search around the expected onset [default: 0.2].
+    #[arg(long)]
+    search: Option<f64>,
+    /// σ in seconds of the prior favouring peaks near the expected onset [default: 0.1].
+    #[arg(long)]
+    prior_sigma: Option<f64>,
+    /// Do not remove the score's median offset against the audio before the search.
+    #[arg(long)]
+    no_align: bool,
+    /// Notes within this many seconds form a chord sharing a common onset; 0 disables
+    /// [default: 0.03].
+    #[arg(long)]
+    chord_tol: Option<f64>,
+    /// Minimum seconds between two onsets of one pitch [default: 0.06].
+    #[arg(long)]
+    min_gap: Option<f64>,
+    /// Evidence under which a score note is reported not played [default: 0.25].
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Offset where the activation falls under this fraction of its peak [default: 0.1].
+    #[arg(long)]
+    offset_fraction: Option<f64>,
+}
+
+fn pair(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected BEFORE,AFTER, got '{s}'"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{x}' is not a number"))
+    };
+    Ok((num(a)?, num(b)?))
+}
+
+impl Params {
+    fn config(&self) -> Config {
+        let mut c = Config::preset(self.preset);
+        macro_rules! set {
+            ($opt:expr => $field:expr) => {
+                if let Some(v) = $opt {
+                    $field = v;
+                }
+            };
+        }
+        set!(self.sample_rate => c.sample_rate);
+        set!(self.n_fft => c.stft.n_fft);
+        set!(self.hop => c.stft.hop);
+        set!(self.magnitude => c.magnitude);
+        set!(self.gamma => c.gamma);
+        set!(self.divergence => c.nmf.divergence);
+        set!(self.iterations => c.nmf.iterations);
+        if let Some(t) = self.stop_threshold {
+            c.nmf.stop_threshold = (t > 0.0).then_some(t);
+        }
+        set!(self.eps => c.nmf.eps);
+        c.nmf.fixed_w |= self.fixed_w;
+        c.nmf.normalize &= !self.no_normalize;
+        c.per_instrument |= self.per_instrument;
+        set!(self.tol_pitch => c.templates.tol_pitch);
+        set!(self.a4 => c.templates.a4);
+        set!(self.onset_init => c.templates.onset_init);
+        set!(self.tol_note => c.activations.tol_note);
+        set!(self.tol_onset => c.activations.tol_onset);
+        set!(self.onset_hop => c.transcribe.onset.stft.hop);
+        set!(self.search => c.transcribe.onset.search);
+        set!(self.prior_sigma => c.transcribe.onset.prior_sigma);
+        c.transcribe.onset.align_median &= !self.no_align;
+        set!(self.chord_tol => c.transcribe.onset.chord_tol);
+        set!(self.min_gap => c.transcribe.min_gap);
+        set!(self.threshold => c.transcribe.threshold);
+        set!(self.offset_fraction => c.transcribe.offset_fraction);
+        c
+    }
 }
 
 fn main() -> ExitCode {
@@ -75,5 +233,62 @@ fn run(cli: &Cli) -> Result<(), Error> {
             print!("{report}");
             Ok(())
         }
+        Command::Transcribe {
+            audio,
+            score,
+            outdir,
+            params,
+        } => {
+            let config = params.config();
+            let a = audio::read_audio(audio)?;
+            let s = score::read_score(score)?;
+            warn(&cli.global, &s.warnings);
+            let bar = progress_bar(&cli.global, config.nmf.iterations as u64, "NMF");
+            let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
+            bar.finish_and_clear();
+            let t = &out.transcription;
+            outputs::write_transcription(outdir, t, &s)?;
+            let f = &out.decomposition.factorization;
+            let record = RunRecord {
+                scorenmf_version: env!("CARGO_PKG_VERSION"),
+                command: "transcribe",
+                inputs: vec![InputFile::describe(audio)?, InputFile::describe(score)?],
+                config: &config,
+                results: serde_json::json!({
+                    "components": out.decomposition.components.len(),
+                    "frames": f.h.ncols(),
+                    "nmf_iterations": f.iterations,
+                    "nmf_relative_error": f.rel_error,
+                    "score_offset": t.score_offset,
+                    "played": t.events.len(),
+                    "not_played": t.not_played.len(),
+                }),
+            };
+            outputs::write_json(&outdir.join("run.json"), &record)?;
+            if !cli.global.quiet {
+                eprintln!(
+                    "{} of {} score notes played, {} not played; wrote {}",
+                    t.events.len(),
+                    s.notes.len(),
+                    t.not_played.len(),
+                    outdir.display()
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// A progress bar on stderr (hidden when quiet or when stderr is not a terminal).
+fn progress_bar(global: &Global, len: u64, what: &str) -> indicatif::ProgressBar {
+    if global.quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} iterations")
+            .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
 }

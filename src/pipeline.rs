@@ -1,0 +1,205 @@
+//! The stages in order, with one [`Config`]:
+//!
+//! audio → mono at the analysis rate → STFT → V (log or linear magnitude) → W₀, H₀ from the
+//! score → constrained NMF → note events (with a fine-grid onset novelty of the same signal).
+
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+use crate::activations::{init_activations, ActivationParams};
+use crate::audio::Audio;
+use crate::error::{Error, Result};
+use crate::nmf::{factorize, Divergence, Factorization, NmfParams};
+use crate::onsets::Flux;
+use crate::score::Score;
+use crate::stft::{Spectrogram, Stft, StftParams};
+use crate::templates::{components, init_templates, Component, TemplateParams};
+use crate::transcribe::{transcribe, Activations, TranscribeParams, Transcription};
+
+/// How the NMF's input V is made from the STFT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Magnitude {
+    /// V = log(1 + γ·|X|) (FMP notebooks, γ = 1).
+    Log,
+    /// V = |X|.
+    Linear,
+}
+
+/// Named parameter sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The project's defaults, chosen by measurement (see the README).
+    Default,
+    /// The FMP notebook C8S3 (onset model) exactly: n_fft 2048, hop 1024 at 22050 Hz,
+    /// V = log(1 + |X|), Euclidean updates, 100 iterations, max-normalized W.
+    Fmp,
+}
+
+/// Every parameter of a run; written to `run.json` next to the outputs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub preset: Preset,
+    /// Analysis sample rate in Hz; the recording's mono mix-down is resampled to it.
+    pub sample_rate: u32,
+    /// STFT of the factorization.
+    pub stft: StftParams,
+    pub magnitude: Magnitude,
+    /// γ of the log magnitude.
+    pub gamma: f64,
+    /// One template pair per (pitch, instrument) instead of per pitch.
+    pub per_instrument: bool,
+    pub templates: TemplateParams,
+    pub activations: ActivationParams,
+    pub nmf: NmfParams,
+    pub transcribe: TranscribeParams,
+}
+
+impl Config {
+    pub fn preset(preset: Preset) -> Config {
+        let fmp = Config {
+            preset,
+            sample_rate: 22050,
+            stft: StftParams {
+                n_fft: 2048,
+                hop: 1024,
+            },
+            magnitude: Magnitude::Log,
+            gamma: 1.0,
+            per_instrument: false,
+            templates: TemplateParams::default(),
+            activations: ActivationParams::default(),
+            nmf: NmfParams {
+                divergence: Divergence::Euclidean,
+                iterations: 100,
+                stop_threshold: Some(0.001),
+                eps: f32::EPSILON as f64,
+                fixed_w: false,
+                normalize: true,
+            },
+            transcribe: TranscribeParams::default(),
+        };
+        match preset {
+            Preset::Fmp => fmp,
+            Preset::Default => Config {
+                stft: StftParams {
+                    n_fft: 2048,
+                    hop: 512,
+                },
+                ..fmp
+            },
+        }
+    }
+
+    /// Seconds between the frames of the factorization.
+    pub fn frame_time(&self) -> f64 {
+        self.stft.hop as f64 / self.sample_rate as f64
+    }
+
+    /// Checks the parameters that no type rules out.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Param(m));
+        if self.sample_rate < 1000 {
+            return bad(format!("sample rate {} Hz is too low", self.sample_rate));
+        }
+        let t = &self.templates;
+        if !(0.0..0.5).contains(&t.tol_pitch) {
+            return bad(format!("tol_pitch {} must be in [0, 0.5)", t.tol_pitch));
+        }
+        if !(t.a4 > 0.0 && t.a4.is_finite()) {
+            return bad(format!("A4 {} Hz must be positive", t.a4));
+        }
+        let a = &self.activations;
+        for v in [a.tol_note.0, a.tol_note.1, a.tol_onset.0, a.tol_onset.1] {
+            if !v.is_finite() {
+                return bad("activation tolerances must be finite".into());
+            }
+        }
+        if !(self.gamma > 0.0 && self.gamma.is_finite()) {
+            return bad(format!("gamma {} must be positive", self.gamma));
+        }
+        if !(self.nmf.eps >= 0.0) {
+            return bad("eps must be ≥ 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// The factorization of a recording against its score.
+pub struct Decomposition {
+    pub components: Vec<Component>,
+    /// Complex STFT of the analysis signal.
+    pub spec: Spectrogram,
+    /// V, K × N.
+    pub v: DMatrix<f64>,
+    pub w0: DMatrix<f64>,
+    pub h0: DMatrix<f64>,
+    pub factorization: Factorization,
+}
+
+/// V from a spectrogram: |X| or log(1 + γ|X|) (computed in f32, as numpy does on librosa's
+/// float32 STFT, then widened).
+pub fn magnitude(spec: &Spectrogram, kind: Magnitude, gamma: f64) -> DMatrix<f64> {
+    let g = gamma as f32;
+    DMatrix::from_fn(spec.n_bins, spec.n_frames, |k, n| {
+        let m = spec.frame(n)[k].norm();
+        match kind {
+            Magnitude::Linear => m as f64,
+            Magnitude::Log => (1.0f32 + g * m).ln() as f64,
+        }
+    })
+}
+
+/// STFT, V, W₀, H₀ and the constrained NMF of the analysis signal `x`.
+pub fn decompose(
+    x: &[f32],
+    score: &Score,
+    c: &Config,
+    progress: impl FnMut(usize),
+) -> Result<Decomposition> {
+    let spec = Stft::new(c.stft)?.forward(x);
+    let v = magnitude(&spec, c.magnitude, c.gamma);
+    let comps = components(score, c.per_instrument);
+    let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
+    let w0 = init_templates(&comps, spec.n_bins, freq_res, &c.templates);
+    let h0 = init_activations(&comps, score, spec.n_frames, c.frame_time(), &c.activations);
+    let factorization = factorize(&v, w0.clone(), h0.clone(), &c.nmf, progress)?;
+    Ok(Decomposition {
+        components: comps,
+        spec,
+        v,
+        w0,
+        h0,
+        factorization,
+    })
+}
+
+/// Everything `transcribe` computes.
+pub struct TranscribeOutput {
+    pub decomposition: Decomposition,
+    pub transcription: Transcription,
+}
+
+/// The whole transcription of `audio` against `score`.
+pub fn run_transcription(
+    audio: &Audio,
+    score: &Score,
+    c: &Config,
+    progress: impl FnMut(usize),
+) -> Result<TranscribeOutput> {
+    c.validate()?;
+    let x = audio.analysis_signal(c.sample_rate)?;
+    let decomposition = decompose(&x, score, c, progress)?;
+    let flux = Flux::new(&x, c.sample_rate, &c.transcribe.onset)?;
+    let act = Activations {
+        components: &decomposition.components,
+        h: &decomposition.factorization.h,
+        frame_time: c.frame_time(),
+    };
+    let transcription = transcribe(score, &flux, &act, &c.transcribe, c.templates.a4);
+    Ok(TranscribeOutput {
+        decomposition,
+        transcription,
+    })
+}

@@ -1,0 +1,436 @@
+//! Note events from the audio, the score and the factorization: for every score note, was it
+//! played, when did it start and end, and how loud was it.
+//!
+//! 1. **Onset.** On the per-pitch onset novelty Δ_p ([`crate::onsets`]), the strongest peak
+//!    within ±`search` of the expected onset, weighted by a Gaussian prior
+//!    exp(−d²/2σ²) around it, placed between frames by parabolic interpolation. The expected
+//!    onset is the score onset plus the score's median offset against the audio (measured in a
+//!    first pass over all notes). The notes of a chord (score onsets within `chord_tol`) first
+//!    agree on a common onset (the peak of the sum of their novelties); each then takes its own
+//!    peak if one stands within ±35 ms of the common onset, else the common onset. Notes of one
+//!    pitch are placed in order, each at least `min_gap` after the previous one, so re-struck
+//!    notes are each found.
+//! 2. **Evidence.** The rise of the note's own partials at its onset: the novelty of the comb
+//!    restricted to partials that collide with no partial of another note sounding then
+//!    ([`crate::onsets::exclusive`]; all partials if the free ones carry under a quarter of the
+//!    comb's weight), relative to the median of
+//!    the same measure over all notes; and the note's harmonic activation in H just after the
+//!    onset, relative to the median over all notes. The evidence is the geometric mean of the two;
+//!    a note whose evidence is under `threshold` is *not played*. Confidence = e / (e + threshold)
+//!    (0.5 at the threshold).
+//! 3. **Offset.** Where the note's harmonic activation, after its peak, decays below
+//!    `offset_fraction` of that peak (interpolated between frames), or the next onset of the same
+//!    component, whichever comes first.
+//! 4. **Gain.** The peak of the note's harmonic activation in its first `gain_window` seconds,
+//!    divided by the largest such peak of the piece, in [0, 1]. MIDI velocity =
+//!    round(127 · √gain), at least 1 (amplitude ∝ velocity², the usual MIDI loudness curve).
+
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+use crate::onsets::{exclusive, peaks, Flux, OnsetParams};
+use crate::score::{pitch_name, Score};
+use crate::templates::{pitch_frequency, Component, Kind};
+
+/// Parameters of the transcription from the novelty and the factorization.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TranscribeParams {
+    pub onset: OnsetParams,
+    /// Minimum time in seconds between two detected onsets of one pitch.
+    pub min_gap: f64,
+    /// A note is played when its evidence reaches this.
+    pub threshold: f64,
+    /// The offset is where the harmonic activation falls under this fraction of its peak.
+    pub offset_fraction: f64,
+    /// Seconds after the onset in which the activation's peak gives the gain and the evidence.
+    pub gain_window: f64,
+    /// Relative distance within which two partials collide.
+    pub collision_tol: f64,
+}
+
+impl Default for TranscribeParams {
+    fn default() -> Self {
+        TranscribeParams {
+            onset: OnsetParams::default(),
+            min_gap: 0.06,
+            threshold: 0.25,
+            offset_fraction: 0.1,
+            gain_window: 0.25,
+            collision_tol: 0.03,
+        }
+    }
+}
+
+/// A played note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoteEvent {
+    /// Id of the score note (its index in the sorted score).
+    pub score_note: usize,
+    pub onset: f64,
+    pub offset: f64,
+    pub pitch: u8,
+    pub pitch_name: String,
+    pub instrument: String,
+    /// In [0, 1].
+    pub gain: f64,
+    /// MIDI velocity 1..=127 from the gain.
+    pub velocity: u8,
+    /// In [0, 1]; 0.5 at the decision threshold.
+    pub confidence: f64,
+    /// Detected onset minus score onset, seconds.
+    pub onset_shift: f64,
+}
+
+/// What was measured for one score note, played or not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Onset novelty of the note's free partials, relative to the median note.
+    pub novelty: f64,
+    /// Harmonic activation after the onset, relative to the median note.
+    pub activation: f64,
+    /// Number of the note's partials that collide with no concurrent note.
+    pub free_partials: usize,
+    /// √(novelty · activation): the decision's input.
+    pub evidence: f64,
+}
+
+/// A score note judged not played.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unplayed {
+    pub score_note: usize,
+    pub pitch: u8,
+    pub pitch_name: String,
+    pub instrument: String,
+    pub score_onset: f64,
+    /// Where the onset search ended up (the strongest candidate).
+    pub candidate_onset: f64,
+    pub confidence: f64,
+    pub evidence: Evidence,
+}
+
+/// The transcription of a score against a recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcription {
+    pub events: Vec<NoteEvent>,
+    pub not_played: Vec<Unplayed>,
+    /// Median offset of the score against the audio, seconds (0 when not aligned).
+    pub score_offset: f64,
+    /// Evidence of every score note, by id.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The factorization as the transcription reads it.
+pub struct Activations<'a> {
+    pub components: &'a [Component],
+    /// R × N.
+    pub h: &'a DMatrix<f64>,
+    /// Seconds between the frames of H.
+    pub frame_time: f64,
+}
+
+impl Activations<'_> {
+    /// Row of the harmonic component that covers a note.
+    fn harmonic_row(&self, pitch: u8, instrument: &str) -> Option<usize> {
+        self.components
+            .iter()
+            .position(|c| c.kind == Kind::Harmonic && c.covers(pitch, instrument))
+    }
+
+    /// H's frame index of time `t` (frame n centred at n·Δt), clipped.
+    fn frame(&self, t: f64) -> usize {
+        ((t / self.frame_time).round().max(0.0) as usize).min(self.h.ncols().saturating_sub(1))
+    }
+
+    /// Peak activation of `row` over [t, t + dur], and the frame where it is.
+    fn peak(&self, row: usize, t: f64, dur: f64) -> (f64, usize) {
+        let a = self.frame(t);
+        let b = self.frame(t + dur).max(a);
+        (a..=b)
+            .map(|n| (self.h[(row, n)], n))
+            .fold((0.0, a), |m, x| if x.0 > m.0 { x } else { m })
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+/// A peak chosen for a note: time in seconds and novelty height.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    time: f64,
+    height: f32,
+}
+
+/// The best prior-weighted peak of `curve` (starting at frame `from`), among peaks later than
+/// `not_before` seconds; `None` when the window holds no peak.
+fn best_peak(
+    curve: &[f32],
+    from: usize,
+    flux: &Flux,
+    expected: f64,
+    sigma: f64,
+    not_before: f64,
+) -> Option<Choice> {
+    peaks(curve)
+        .into_iter()
+        .map(|p| Choice {
+            time: (from as f64 + p.pos) * flux.frame_time,
+            height: p.height,
+        })
+        .filter(|c| c.time >= not_before)
+        .max_by(|a, b| {
+            let w = |c: &Choice| {
+                let d = c.time - expected;
+                c.height as f64 * (-d * d / (2.0 * sigma * sigma)).exp()
+            };
+            w(a).total_cmp(&w(b))
+        })
+}
+
+/// Transcribes `score` against the novelty `flux` and the activations; `a4` is the tuning
+/// reference in Hz.
+pub fn transcribe(
+    score: &Score,
+    flux: &Flux,
+    act: &Activations,
+    p: &TranscribeParams,
+    a4: f64,
+) -> Transcription {
+    let op = &p.onset;
+    let notes = &score.notes;
+    let window = |expected: f64| {
+        let a = flux.frame_at(expected - op.search);
+        let b = flux.frame_at(expected + op.search) + 1;
+        (a, b)
+    };
+    let combs: Vec<_> = notes.iter().map(|n| flux.comb(n.pitch, a4, op)).collect();
+
+    // Pass 1: the score's median offset against the audio.
+    let score_offset = if op.align_median {
+        median(
+            notes
+                .iter()
+                .zip(&combs)
+                .filter_map(|(n, comb)| {
+                    let (a, b) = window(n.onset);
+                    best_peak(
+                        &flux.novelty(comb, a, b),
+                        a,
+                        flux,
+                        n.onset,
+                        op.prior_sigma,
+                        f64::MIN,
+                    )
+                    .map(|c| c.time - n.onset)
+                })
+                .collect(),
+        )
+    } else {
+        0.0
+    };
+
+    // Pass 2: onsets, chord by chord in time order.
+    let mut onset = vec![f64::NAN; notes.len()];
+    let mut height = vec![0.0f32; notes.len()];
+    let mut last_of_pitch = [f64::MIN; 128];
+    let mut i = 0;
+    while i < notes.len() {
+        let mut j = i + 1;
+        while j < notes.len()
+            && op.chord_tol > 0.0
+            && notes[j].onset - notes[i].onset <= op.chord_tol
+        {
+            j += 1;
+        }
+        let expected = notes[i].onset + score_offset;
+        let (a, b) = window(expected);
+        let curves: Vec<Vec<f32>> = (i..j).map(|m| flux.novelty(&combs[m], a, b)).collect();
+        let lower: Vec<f64> = (i..j)
+            .map(|m| last_of_pitch[notes[m].pitch as usize] + p.min_gap)
+            .collect();
+        let not_before = |m: usize| lower[m - i];
+        let common = if j - i > 1 {
+            let sum: Vec<f32> = (0..b - a)
+                .map(|n| {
+                    curves
+                        .iter()
+                        .map(|c| c.get(n).copied().unwrap_or(0.0))
+                        .sum()
+                })
+                .collect();
+            let lower = (i..j).map(not_before).fold(f64::MIN, f64::max);
+            best_peak(&sum, a, flux, expected, op.prior_sigma, lower)
+        } else {
+            None
+        };
+        for (m, curve) in (i..j).zip(&curves) {
+            let own = best_peak(curve, a, flux, expected, op.prior_sigma, not_before(m));
+            let choice = match common {
+                Some(c) => {
+                    let near = peaks(curve)
+                        .into_iter()
+                        .map(|pk| Choice {
+                            time: (a as f64 + pk.pos) * flux.frame_time,
+                            height: pk.height,
+                        })
+                        .filter(|x| (x.time - c.time).abs() <= 0.035 && x.time >= not_before(m))
+                        .max_by(|x, y| x.height.total_cmp(&y.height));
+                    Some(
+                        near.unwrap_or(Choice {
+                            time: c.time,
+                            height: curve
+                                .get(
+                                    ((c.time / flux.frame_time).round() as usize).saturating_sub(a),
+                                )
+                                .copied()
+                                .unwrap_or(0.0),
+                        }),
+                    )
+                }
+                None => own,
+            };
+            let t = choice.map_or(expected, |c| c.time);
+            onset[m] = t;
+            height[m] = choice.map_or(0.0, |c| c.height);
+            last_of_pitch[notes[m].pitch as usize] = t;
+        }
+        i = j;
+    }
+
+    // Evidence: free partials' novelty at the onset, and the harmonic activation after it.
+    let mut raw_nov = vec![0.0f64; notes.len()];
+    let mut raw_act = vec![0.0f64; notes.len()];
+    let mut free = vec![0usize; notes.len()];
+    for (m, n) in notes.iter().enumerate() {
+        let others: Vec<f64> = notes
+            .iter()
+            .enumerate()
+            .filter(|&(o, x)| {
+                o != m
+                    && x.pitch != n.pitch
+                    && x.onset - op.search <= onset[m]
+                    && onset[m] <= x.end() + op.search
+            })
+            .flat_map(|(_, x)| {
+                let f0 = pitch_frequency(x.pitch as f64, a4);
+                (1..=op.partials).map(move |k| k as f64 * f0)
+            })
+            .collect();
+        let own = exclusive(&combs[m], &others, p.collision_tol);
+        free[m] = own.len();
+        let weight = |c: &[crate::onsets::Band]| c.iter().map(|b| b.weight).sum::<f32>();
+        // Too little of the note is free (an octave above a sounding note): use all partials.
+        let comb = if weight(&own) < 0.25 * weight(&combs[m]) {
+            &combs[m]
+        } else {
+            &own
+        };
+        let total = weight(comb);
+        let c = flux.frame_at(onset[m]);
+        let nov = flux.novelty(comb, c.saturating_sub(2), c + 3);
+        raw_nov[m] = nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64;
+        raw_act[m] = act
+            .harmonic_row(n.pitch, &n.instrument)
+            .map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
+    }
+    let med_nov = median(raw_nov.clone()).max(1e-12);
+    let med_act = median(raw_act.clone()).max(1e-12);
+    let evidence: Vec<Evidence> = (0..notes.len())
+        .map(|m| {
+            let novelty = raw_nov[m] / med_nov;
+            let activation = raw_act[m] / med_act;
+            Evidence {
+                novelty,
+                activation,
+                free_partials: free[m],
+                evidence: (novelty * activation).sqrt(),
+            }
+        })
+        .collect();
+
+    // Offsets, gains, decisions.
+    let max_act = raw_act.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
+    let mut events = Vec::new();
+    let mut not_played = Vec::new();
+    for (m, n) in notes.iter().enumerate() {
+        let e = &evidence[m];
+        let confidence = e.evidence / (e.evidence + p.threshold);
+        if e.evidence < p.threshold || !onset[m].is_finite() {
+            not_played.push(Unplayed {
+                score_note: m,
+                pitch: n.pitch,
+                pitch_name: pitch_name(n.pitch),
+                instrument: n.instrument.clone(),
+                score_onset: n.onset,
+                candidate_onset: onset[m],
+                confidence,
+                evidence: e.clone(),
+            });
+            continue;
+        }
+        // The next onset of the same component bounds the note.
+        let next = notes
+            .iter()
+            .enumerate()
+            .filter(|&(o, x)| {
+                x.pitch == n.pitch && x.instrument == n.instrument && onset[o] > onset[m] + 1e-9
+            })
+            .map(|(o, _)| onset[o])
+            .fold(f64::INFINITY, f64::min);
+        let offset = match act.harmonic_row(n.pitch, &n.instrument) {
+            Some(r) => decay_time(act, r, onset[m], p, next),
+            None => n.end().min(next),
+        };
+        let gain = raw_act[m] / max_act;
+        events.push(NoteEvent {
+            score_note: m,
+            onset: onset[m],
+            offset: offset.max(onset[m] + 0.03),
+            pitch: n.pitch,
+            pitch_name: pitch_name(n.pitch),
+            instrument: n.instrument.clone(),
+            gain,
+            velocity: (127.0 * gain.sqrt()).round().clamp(1.0, 127.0) as u8,
+            confidence,
+            onset_shift: onset[m] - n.onset,
+        });
+    }
+    Transcription {
+        events,
+        not_played,
+        score_offset,
+        evidence,
+    }
+}
+
+/// Where row `r` of H, after its peak in [onset, onset + gain_window], first falls under
+/// `offset_fraction` of that peak (linear interpolation between frames); at most `next`.
+fn decay_time(act: &Activations, r: usize, onset: f64, p: &TranscribeParams, next: f64) -> f64 {
+    let (peak, at) = act.peak(r, onset, p.gain_window);
+    let floor = peak * p.offset_fraction;
+    let n_frames = act.h.ncols();
+    let mut t = (n_frames - 1) as f64 * act.frame_time;
+    for n in at + 1..n_frames {
+        let (prev, cur) = (act.h[(r, n - 1)], act.h[(r, n)]);
+        if cur < floor {
+            let frac = if prev > cur {
+                (prev - floor) / (prev - cur)
+            } else {
+                0.0
+            };
+            t = (n as f64 - 1.0 + frac) * act.frame_time;
+            break;
+        }
+    }
+    t.min(next)
+}
