@@ -24,6 +24,7 @@ pub mod activations;
 pub mod atomic;
 pub mod audio;
 pub mod error;
+pub mod eval;
 pub mod inspect;
 pub mod nmf;
 pub mod onsets;

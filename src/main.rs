@@ -10,6 +10,24 @@ use scorenmf::outputs::{self, InputFile, RunRecord};
 use scorenmf::pipeline::{self, Config, Magnitude, Preset};
 use scorenmf::{audio, inspect, score, Error};
 
+/// Prints to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "scorenmf", version, about = "Score-informed music transcription and source separation (constrained NMF)", long_about = None)]
 struct Cli {
@@ -53,6 +71,59 @@ enum Command {
         #[command(flatten)]
         params: Params,
     },
+    /// Evaluate a transcription against a reference.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Transcription metrics as mir_eval.transcription computes them: precision, recall,
+    /// F-measure and average overlap ratio, onset-only and onset+offset (and with velocities
+    /// when both sides carry them), with an optimal one-to-one matching.
+    Notes {
+        /// Reference notes: FMP-style CSV or MIDI file.
+        reference: PathBuf,
+        /// Estimated notes: FMP-style CSV or MIDI file.
+        estimate: PathBuf,
+        /// Onset tolerance in seconds.
+        #[arg(long, default_value_t = 0.05)]
+        onset_tolerance: f64,
+        /// Pitch tolerance in cents.
+        #[arg(long, default_value_t = 50.0)]
+        pitch_tolerance: f64,
+        /// Offset tolerance as a fraction of the reference duration, or `none` to report the
+        /// onset-only scores alone.
+        #[arg(long, default_value = "0.2", value_parser = ratio)]
+        offset_ratio: OffsetRatio,
+        /// Minimum offset tolerance in seconds.
+        #[arg(long, default_value_t = 0.05)]
+        offset_min_tolerance: f64,
+        /// Velocity tolerance (of rescaled velocities, in [0, 1]).
+        #[arg(long, default_value_t = 0.1)]
+        velocity_tolerance: f64,
+        /// Compare with `<` instead of `≤`.
+        #[arg(long)]
+        strict: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An offset ratio, or none.
+#[derive(Clone, Copy)]
+struct OffsetRatio(Option<f64>);
+
+fn ratio(s: &str) -> Result<OffsetRatio, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(OffsetRatio(None));
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| *r >= 0.0 && r.is_finite())
+        .map(|r| OffsetRatio(Some(r)))
+        .ok_or_else(|| format!("expected a non-negative number or 'none', got '{s}'"))
 }
 
 /// Parameters shared by the analysing commands. Unset options take the preset's value; the
@@ -230,7 +301,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                     .zip(s.as_ref())
                     .map(|(p, s)| (p.display().to_string(), s)),
             };
-            print!("{report}");
+            out!("{report}");
             Ok(())
         }
         Command::Transcribe {
@@ -276,7 +347,97 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Eval(cmd) => eval_notes(cli, cmd),
     }
+}
+
+fn eval_notes(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
+    use scorenmf::eval::notes::{evaluate, evaluate_velocity, EvalNote, NoteTolerances};
+    let EvalCommand::Notes {
+        reference,
+        estimate,
+        onset_tolerance,
+        pitch_tolerance,
+        offset_ratio,
+        offset_min_tolerance,
+        velocity_tolerance,
+        strict,
+        json,
+    } = cmd;
+    let r = score::read_score(reference)?;
+    let e = score::read_score(estimate)?;
+    warn(&cli.global, &r.warnings);
+    warn(&cli.global, &e.warnings);
+    let to_eval = |s: &score::Score| s.notes.iter().map(EvalNote::from_note).collect::<Vec<_>>();
+    let (rn, en) = (to_eval(&r), to_eval(&e));
+    let t = NoteTolerances {
+        onset_tolerance: *onset_tolerance,
+        pitch_tolerance: *pitch_tolerance,
+        offset_ratio: offset_ratio.0,
+        offset_min_tolerance: *offset_min_tolerance,
+        strict: *strict,
+        velocity_tolerance: *velocity_tolerance,
+    };
+    let mut rows = vec![(
+        "onset".to_string(),
+        evaluate(
+            &rn,
+            &en,
+            &NoteTolerances {
+                offset_ratio: None,
+                ..t
+            },
+        ),
+    )];
+    if let Some(ratio) = offset_ratio.0 {
+        rows.push((format!("onset+offset ({ratio})"), evaluate(&rn, &en, &t)));
+        if r.has_velocities && e.has_velocities {
+            rows.push((
+                format!("onset+offset+velocity ({velocity_tolerance})"),
+                evaluate_velocity(&rn, &en, &t),
+            ));
+        }
+    }
+    if *json {
+        let obj: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("serializable")))
+            .collect();
+        let out = serde_json::json!({ "tolerances": t, "scores": obj });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializable")
+        );
+    } else {
+        outln!(
+            "{} reference notes, {} estimated; onset tolerance {} s, pitch {} cents",
+            r.notes.len(),
+            e.notes.len(),
+            onset_tolerance,
+            pitch_tolerance
+        );
+        outln!(
+            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "",
+            "precision",
+            "recall",
+            "F",
+            "overlap",
+            "matched"
+        );
+        for (name, s) in &rows {
+            outln!(
+                "{:<32} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+                name,
+                s.precision,
+                s.recall,
+                s.f_measure,
+                s.average_overlap_ratio,
+                s.matched
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr (hidden when quiet or when stderr is not a terminal).

@@ -170,7 +170,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
             path.display()
         ));
     }
-    Ok(Score::new(notes, warnings))
+    let has_velocities = columns.is_some_and(|c| c.velocity.is_some());
+    Ok(Score::with_velocities(notes, warnings, has_velocities))
 }
 
 fn header_columns(record: &::csv::StringRecord) -> std::result::Result<Columns, String> {

@@ -44,18 +44,34 @@ pub struct Score {
     /// Things the reader fixed or skipped, one sentence each (e.g. drum notes on channel 10).
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// Whether the file gave velocities (MIDI always does; a CSV when it has the column).
+    #[serde(skip)]
+    pub has_velocities: bool,
 }
 
 impl Score {
     /// Builds a score, sorting the notes into id order.
     pub fn new(mut notes: Vec<Note>, warnings: Vec<String>) -> Score {
+        Self::with_velocities(std::mem::take(&mut notes), warnings, true)
+    }
+
+    /// Builds a score, telling whether its velocities were given or defaulted.
+    pub fn with_velocities(
+        mut notes: Vec<Note>,
+        warnings: Vec<String>,
+        has_velocities: bool,
+    ) -> Score {
         notes.sort_by(|a, b| {
             a.onset
                 .total_cmp(&b.onset)
                 .then(a.pitch.cmp(&b.pitch))
                 .then_with(|| a.instrument.cmp(&b.instrument))
         });
-        Score { notes, warnings }
+        Score {
+            notes,
+            warnings,
+            has_velocities,
+        }
     }
 
     /// The distinct pitches, ascending.

@@ -1,0 +1,4 @@
+//! Built-in evaluation with the definitions researchers already use: note-level transcription
+//! metrics as `mir_eval` computes them ([`notes`]).
+
+pub mod notes;
