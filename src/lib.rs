@@ -32,6 +32,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod score;
 pub mod stft;
+pub mod synth;
 pub mod templates;
 pub mod transcribe;
 

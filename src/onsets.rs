@@ -158,9 +158,16 @@ impl Flux {
             .sum()
     }
 
-    /// Frame index nearest to time `t`, clipped to the frames.
+    /// The time of a novelty peak at (fractional) frame `pos`. Δ(n) is the rise from frame
+    /// n − 1 to frame n (centred at (n − 1)·hop and n·hop), so it is placed half a hop back.
+    pub fn onset_time(&self, pos: f64) -> f64 {
+        (pos - 0.5).max(0.0) * self.frame_time
+    }
+
+    /// The frame whose novelty describes an onset at time `t` (the inverse of
+    /// [`Flux::onset_time`]), clipped to the frames.
     pub fn frame_at(&self, t: f64) -> usize {
-        ((t / self.frame_time).round().max(0.0) as usize).min(self.n_frames.saturating_sub(1))
+        ((t / self.frame_time + 0.5).round().max(0.0) as usize).min(self.n_frames.saturating_sub(1))
     }
 }
 
@@ -248,7 +255,7 @@ mod tests {
             .into_iter()
             .max_by(|a, b| a.height.total_cmp(&b.height))
             .unwrap();
-        let t = best.pos * flux.frame_time;
+        let t = flux.onset_time(best.pos);
         // The steepest rise of the log energy comes while the onset enters the 93 ms window.
         assert!((t - 0.5).abs() < 0.05, "onset found at {t}");
         let other_max = other.iter().cloned().fold(0.0f32, f32::max);

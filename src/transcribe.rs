@@ -53,7 +53,7 @@ impl Default for TranscribeParams {
         TranscribeParams {
             onset: OnsetParams::default(),
             min_gap: 0.06,
-            threshold: 0.25,
+            threshold: 0.3,
             offset_fraction: 0.1,
             gain_window: 0.25,
             collision_tol: 0.03,
@@ -90,7 +90,7 @@ pub struct Evidence {
     pub activation: f64,
     /// Number of the note's partials that collide with no concurrent note.
     pub free_partials: usize,
-    /// √(novelty · activation): the decision's input.
+    /// The decision's input: the activation.
     pub evidence: f64,
 }
 
@@ -168,7 +168,78 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[derive(Debug, Clone, Copy)]
 struct Choice {
     time: f64,
+}
+
+/// A candidate onset of a note: a novelty peak, its height, and its prior-weighted score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    time: f64,
     height: f32,
+    score: f64,
+}
+
+/// Candidates within this many seconds of a chord's common onset are the chord's.
+const CHORD_SPREAD: f64 = 0.035;
+/// How much more a candidate counts when the chord agrees on it.
+const CHORD_BONUS: f64 = 2.0;
+
+/// Picks one candidate per note of `chain` (notes of one pitch, in score order) maximizing the
+/// total score subject to each chosen onset being at least `gap` after the previous one
+/// (Viterbi over the chain; an order violation costs more than any score, so it happens only
+/// when no ordered choice exists). `None` for a note without candidates.
+fn choose_in_order(chain: &[usize], cands: &[Vec<Candidate>], gap: f64) -> Vec<Option<Candidate>> {
+    const VIOLATION: f64 = 1e9;
+    // best[i][j]: best total for the chain up to note i choosing its candidate j; from[i][j]: the
+    // choice at the previous note with candidates.
+    let mut best: Vec<Vec<f64>> = Vec::with_capacity(chain.len());
+    let mut from: Vec<Vec<usize>> = Vec::with_capacity(chain.len());
+    let mut prev: Option<usize> = None; // index in `chain` of the last note with candidates
+    for (i, &m) in chain.iter().enumerate() {
+        let (mut b, mut f) = (Vec::new(), Vec::new());
+        for c in &cands[m] {
+            let (total, arg) = match prev {
+                None => (0.0, 0),
+                Some(pi) => cands[chain[pi]]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, pc)| {
+                        let penalty = if c.time >= pc.time + gap {
+                            0.0
+                        } else {
+                            VIOLATION
+                        };
+                        (best[pi][k] - penalty, k)
+                    })
+                    .fold((f64::NEG_INFINITY, 0), |x, y| if y.0 > x.0 { y } else { x }),
+            };
+            b.push(total + c.score);
+            f.push(arg);
+        }
+        if !cands[m].is_empty() {
+            prev = Some(i);
+        }
+        best.push(b);
+        from.push(f);
+    }
+    let mut out = vec![None; chain.len()];
+    let Some(mut i) = prev else {
+        return out;
+    };
+    let mut j = (0..best[i].len())
+        .max_by(|&x, &y| best[i][x].total_cmp(&best[i][y]))
+        .expect("non-empty");
+    loop {
+        out[i] = Some(cands[chain[i]][j]);
+        let k = from[i][j];
+        match (0..i).rev().find(|&q| !cands[chain[q]].is_empty()) {
+            Some(q) => {
+                i = q;
+                j = k;
+            }
+            None => break,
+        }
+    }
+    out
 }
 
 /// The best prior-weighted peak of `curve` (starting at frame `from`), among peaks later than
@@ -183,18 +254,17 @@ fn best_peak(
 ) -> Option<Choice> {
     peaks(curve)
         .into_iter()
-        .map(|p| Choice {
-            time: (from as f64 + p.pos) * flux.frame_time,
-            height: p.height,
+        .map(|p| {
+            let time = flux.onset_time(from as f64 + p.pos);
+            let d = time - expected;
+            (
+                Choice { time },
+                p.height as f64 * (-d * d / (2.0 * sigma * sigma)).exp(),
+            )
         })
-        .filter(|c| c.time >= not_before)
-        .max_by(|a, b| {
-            let w = |c: &Choice| {
-                let d = c.time - expected;
-                c.height as f64 * (-d * d / (2.0 * sigma * sigma)).exp()
-            };
-            w(a).total_cmp(&w(b))
-        })
+        .filter(|(c, _)| c.time >= not_before)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
 }
 
 /// Transcribes `score` against the novelty `flux` and the activations; `a4` is the tuning
@@ -239,10 +309,30 @@ pub fn transcribe(
         0.0
     };
 
-    // Pass 2: onsets, chord by chord in time order.
-    let mut onset = vec![f64::NAN; notes.len()];
-    let mut height = vec![0.0f32; notes.len()];
-    let mut last_of_pitch = [f64::MIN; 128];
+    // Pass 2: candidate onsets per note (prior-weighted novelty peaks in its window) …
+    let expected: Vec<f64> = notes.iter().map(|n| n.onset + score_offset).collect();
+    let prior = |t: f64, e: f64| (-(t - e).powi(2) / (2.0 * op.prior_sigma * op.prior_sigma)).exp();
+    let mut curves = Vec::with_capacity(notes.len());
+    let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(notes.len());
+    for (m, comb) in combs.iter().enumerate() {
+        let (a, b) = window(expected[m]);
+        let curve = flux.novelty(comb, a, b);
+        cands.push(
+            peaks(&curve)
+                .into_iter()
+                .map(|pk| {
+                    let time = flux.onset_time(a as f64 + pk.pos);
+                    Candidate {
+                        time,
+                        height: pk.height,
+                        score: pk.height as f64 * prior(time, expected[m]),
+                    }
+                })
+                .collect(),
+        );
+        curves.push((a, curve));
+    }
+    // … chords agree on a common onset: their candidates near it count `CHORD_BONUS` times …
     let mut i = 0;
     while i < notes.len() {
         let mut j = i + 1;
@@ -252,59 +342,57 @@ pub fn transcribe(
         {
             j += 1;
         }
-        let expected = notes[i].onset + score_offset;
-        let (a, b) = window(expected);
-        let curves: Vec<Vec<f32>> = (i..j).map(|m| flux.novelty(&combs[m], a, b)).collect();
-        let lower: Vec<f64> = (i..j)
-            .map(|m| last_of_pitch[notes[m].pitch as usize] + p.min_gap)
-            .collect();
-        let not_before = |m: usize| lower[m - i];
-        let common = if j - i > 1 {
-            let sum: Vec<f32> = (0..b - a)
+        if j - i > 1 {
+            let a = curves[i].0;
+            let len = (i..j).map(|m| curves[m].1.len()).max().unwrap_or(0);
+            let sum: Vec<f32> = (0..len)
                 .map(|n| {
-                    curves
-                        .iter()
-                        .map(|c| c.get(n).copied().unwrap_or(0.0))
+                    (i..j)
+                        .map(|m| curves[m].1.get(n).copied().unwrap_or(0.0))
                         .sum()
                 })
                 .collect();
-            let lower = (i..j).map(not_before).fold(f64::MIN, f64::max);
-            best_peak(&sum, a, flux, expected, op.prior_sigma, lower)
-        } else {
-            None
-        };
-        for (m, curve) in (i..j).zip(&curves) {
-            let own = best_peak(curve, a, flux, expected, op.prior_sigma, not_before(m));
-            let choice = match common {
-                Some(c) => {
-                    let near = peaks(curve)
-                        .into_iter()
-                        .map(|pk| Choice {
-                            time: (a as f64 + pk.pos) * flux.frame_time,
-                            height: pk.height,
-                        })
-                        .filter(|x| (x.time - c.time).abs() <= 0.035 && x.time >= not_before(m))
-                        .max_by(|x, y| x.height.total_cmp(&y.height));
-                    Some(
-                        near.unwrap_or(Choice {
-                            time: c.time,
-                            height: curve
-                                .get(
-                                    ((c.time / flux.frame_time).round() as usize).saturating_sub(a),
-                                )
-                                .copied()
-                                .unwrap_or(0.0),
-                        }),
-                    )
+            if let Some(common) = best_peak(&sum, a, flux, expected[i], op.prior_sigma, f64::MIN) {
+                for m in i..j {
+                    let near: Vec<&mut Candidate> = cands[m]
+                        .iter_mut()
+                        .filter(|c| (c.time - common.time).abs() <= CHORD_SPREAD)
+                        .collect();
+                    if near.is_empty() {
+                        let (a_m, curve) = &curves[m];
+                        let height = curve
+                            .get(flux.frame_at(common.time).saturating_sub(*a_m))
+                            .copied()
+                            .unwrap_or(0.0);
+                        cands[m].push(Candidate {
+                            time: common.time,
+                            height,
+                            score: CHORD_BONUS * height as f64 * prior(common.time, expected[m]),
+                        });
+                    } else {
+                        for c in near {
+                            c.score *= CHORD_BONUS;
+                        }
+                    }
                 }
-                None => own,
-            };
-            let t = choice.map_or(expected, |c| c.time);
-            onset[m] = t;
-            height[m] = choice.map_or(0.0, |c| c.height);
-            last_of_pitch[notes[m].pitch as usize] = t;
+            }
         }
         i = j;
+    }
+    // … and the notes of each pitch take, jointly, the candidates of largest total score that
+    // keep them in order at least `min_gap` apart (dynamic programming along the pitch).
+    let mut onset = expected.clone();
+    let mut height = vec![0.0f32; notes.len()];
+    for pitch in 0..=127u8 {
+        let chain: Vec<usize> = (0..notes.len())
+            .filter(|&m| notes[m].pitch == pitch)
+            .collect();
+        for (m, c) in chain.iter().zip(choose_in_order(&chain, &cands, p.min_gap)) {
+            if let Some(c) = c {
+                onset[*m] = c.time;
+                height[*m] = c.height;
+            }
+        }
     }
 
     // Evidence: free partials' novelty at the onset, and the harmonic activation after it.
@@ -353,7 +441,7 @@ pub fn transcribe(
                 novelty,
                 activation,
                 free_partials: free[m],
-                evidence: (novelty * activation).sqrt(),
+                evidence: activation,
             }
         })
         .collect();

@@ -2,3 +2,4 @@
 //! metrics as `mir_eval` computes them ([`notes`]).
 
 pub mod notes;
+pub mod perturb;

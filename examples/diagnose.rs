@@ -1,0 +1,69 @@
+//! Per-note evidence of one degraded score, for studying the not-played decision:
+//!
+//!     cargo run --release --example diagnose -- AUDIO TRUTH_SCORE SEED > notes.tsv
+//!
+//! One row per note of the degraded score (10 % fake notes): fake?, pitch, novelty, activation,
+//! free partials, evidence, and for real notes the onset error against the truth.
+
+use std::path::Path;
+
+use scorenmf::audio::read_audio;
+use scorenmf::eval::perturb::{perturb, Perturbation};
+use scorenmf::pipeline::{run_transcription, Config, Preset};
+use scorenmf::score::read_score;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let audio = read_audio(Path::new(&args[1])).unwrap();
+    let truth = read_score(Path::new(&args[2])).unwrap();
+    let seed: u64 = args[3].parse().unwrap();
+    let p = perturb(
+        &truth,
+        &Perturbation {
+            fake_fraction: 0.1,
+            ..Default::default()
+        },
+        seed,
+    );
+    let mut config = Config::preset(Preset::Default);
+    if let Ok(v) = std::env::var("ONSET_NFFT") {
+        config.transcribe.onset.stft.n_fft = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("ONSET_HOP") {
+        config.transcribe.onset.stft.hop = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("GAMMA") {
+        config.transcribe.onset.gamma = v.parse().unwrap();
+    }
+    let out = run_transcription(&audio, &p.score, &config, |_| {}).unwrap();
+    let t = &out.transcription;
+    let onset_of = |id: usize| {
+        t.events
+            .iter()
+            .find(|e| e.score_note == id)
+            .map(|e| e.onset)
+            .or_else(|| {
+                t.not_played
+                    .iter()
+                    .find(|u| u.score_note == id)
+                    .map(|u| u.candidate_onset)
+            })
+            .unwrap()
+    };
+    println!("fake\tpitch\tnovelty\tactivation\tfree\tevidence\tonset_error");
+    for (id, n) in p.score.notes.iter().enumerate() {
+        let e = &t.evidence[id];
+        let onset = onset_of(id);
+        let err = truth
+            .notes
+            .iter()
+            .filter(|o| o.pitch == n.pitch && o.instrument == n.instrument)
+            .map(|o| onset - o.onset)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap_or(f64::NAN);
+        println!(
+            "{}\t{}\t{:.4}\t{:.4}\t{}\t{:.4}\t{:.4}",
+            p.fake[id] as u8, n.pitch, e.novelty, e.activation, e.free_partials, e.evidence, err
+        );
+    }
+}
