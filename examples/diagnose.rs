@@ -32,6 +32,9 @@ fn main() {
     if let Ok(v) = std::env::var("ONSET_HOP") {
         config.transcribe.onset.stft.hop = v.parse().unwrap();
     }
+    if std::env::var("NO_REFINE").is_ok() {
+        config.transcribe.onset.refine = None;
+    }
     if let Ok(v) = std::env::var("GAMMA") {
         config.transcribe.onset.gamma = v.parse().unwrap();
     }
@@ -50,7 +53,7 @@ fn main() {
             })
             .unwrap()
     };
-    println!("fake\tpitch\tnovelty\tactivation\tfree\tevidence\tonset_error");
+    println!("fake\tpitch\tnovelty\tactivation\tfree\tevidence\tonset_error\tunique");
     for (id, n) in p.score.notes.iter().enumerate() {
         let e = &t.evidence[id];
         let onset = onset_of(id);
@@ -62,8 +65,15 @@ fn main() {
             .min_by(|a, b| a.abs().total_cmp(&b.abs()))
             .unwrap_or(f64::NAN);
         println!(
-            "{}\t{}\t{:.4}\t{:.4}\t{}\t{:.4}\t{:.4}",
-            p.fake[id] as u8, n.pitch, e.novelty, e.activation, e.free_partials, e.evidence, err
+            "{}\t{}\t{:.4}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}",
+            p.fake[id] as u8,
+            n.pitch,
+            e.novelty,
+            e.activation,
+            e.free_partials,
+            e.evidence,
+            err,
+            e.unique
         );
     }
 }

@@ -205,8 +205,8 @@ struct Params {
     /// Minimum seconds between two onsets of one pitch [default: 0.06].
     #[arg(long)]
     min_gap: Option<f64>,
-    /// Evidence (relative harmonic activation) under which a score note is reported not played
-    /// [default: 0.3].
+    /// Evidence (√(activation · unique share), relative to the median note) under which a score
+    /// note is reported not played [default: 0.25].
     #[arg(long)]
     threshold: Option<f64>,
     /// Offset where the activation falls under this fraction of its peak [default: 0.1].

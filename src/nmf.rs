@@ -182,6 +182,26 @@ pub fn factorize(
     })
 }
 
+/// Refits activations with the templates fixed: `iterations` Euclidean multiplicative updates
+/// H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) from `h`, and returns H and ‖V − WH‖²_F.
+pub fn refit_h(
+    v: &DMatrix<f64>,
+    w: &DMatrix<f64>,
+    mut h: DMatrix<f64>,
+    iterations: usize,
+    eps: f64,
+) -> (DMatrix<f64>, f64) {
+    let wt = w.transpose();
+    let wtv = &wt * v;
+    let wtw = &wt * w;
+    for _ in 0..iterations {
+        let den = &wtw * &h;
+        h.zip_zip_apply(&wtv, &den, |x, a, b| *x *= a / (b + eps));
+    }
+    let err = (v - w * &h).norm_squared();
+    (h, err)
+}
+
 /// V ⊘ (WH + ε).
 fn kl_ratio(v: &DMatrix<f64>, w: &DMatrix<f64>, h: &DMatrix<f64>, eps: f64) -> DMatrix<f64> {
     let mut q = w * h;

@@ -43,6 +43,12 @@ pub struct OnsetParams {
     /// Score notes starting within this many seconds of each other form a chord whose notes
     /// agree on a common onset (0 disables).
     pub chord_tol: f64,
+    /// A second, short-window novelty that places each onset precisely within ±`refine_search`
+    /// of the first estimate (the long window's steepest rise depends on the attack's shape);
+    /// `None` disables.
+    pub refine: Option<StftParams>,
+    /// Half-width in seconds of the refinement search.
+    pub refine_search: f64,
 }
 
 impl Default for OnsetParams {
@@ -59,6 +65,8 @@ impl Default for OnsetParams {
             prior_sigma: 0.1,
             align_median: true,
             chord_tol: 0.03,
+            refine: None,
+            refine_search: 0.03,
         }
     }
 }
@@ -88,9 +96,14 @@ pub struct Band {
 }
 
 impl Flux {
-    /// Computes Y and Δ of `x` (sampled at `sample_rate`).
-    pub fn new(x: &[f32], sample_rate: u32, p: &OnsetParams) -> crate::Result<Flux> {
-        let spec = Stft::new(p.stft)?.forward(x);
+    /// Computes Y and Δ of `x` (sampled at `sample_rate`) on the STFT `geometry`.
+    pub fn new(
+        x: &[f32],
+        sample_rate: u32,
+        geometry: StftParams,
+        p: &OnsetParams,
+    ) -> crate::Result<Flux> {
+        let spec = Stft::new(geometry)?.forward(x);
         let gamma = p.gamma as f32;
         let level: Vec<f32> = spec
             .data
@@ -107,8 +120,8 @@ impl Flux {
         Ok(Flux {
             n_bins: nb,
             n_frames: spec.n_frames,
-            frame_time: p.stft.hop as f64 / sample_rate as f64,
-            freq_res: sample_rate as f64 / p.stft.n_fft as f64,
+            frame_time: geometry.hop as f64 / sample_rate as f64,
+            freq_res: sample_rate as f64 / geometry.n_fft as f64,
             data,
             level,
         })
@@ -248,7 +261,7 @@ mod tests {
             })
             .collect();
         let p = OnsetParams::default();
-        let flux = Flux::new(&x, sr, &p).unwrap();
+        let flux = Flux::new(&x, sr, p.stft, &p).unwrap();
         let own = flux.novelty(&flux.comb(60, 440.0, &p), 0, flux.n_frames);
         let other = flux.novelty(&flux.comb(66, 440.0, &p), 0, flux.n_frames);
         let best = peaks(&own)

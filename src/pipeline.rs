@@ -191,13 +191,27 @@ pub fn run_transcription(
     c.validate()?;
     let x = audio.analysis_signal(c.sample_rate)?;
     let decomposition = decompose(&x, score, c, progress)?;
-    let flux = Flux::new(&x, c.sample_rate, &c.transcribe.onset)?;
+    let op = &c.transcribe.onset;
+    let flux = Flux::new(&x, c.sample_rate, op.stft, op)?;
+    let fine = op
+        .refine
+        .map(|g| Flux::new(&x, c.sample_rate, g, op))
+        .transpose()?;
     let act = Activations {
         components: &decomposition.components,
+        v: &decomposition.v,
+        w: &decomposition.factorization.w,
         h: &decomposition.factorization.h,
         frame_time: c.frame_time(),
     };
-    let transcription = transcribe(score, &flux, &act, &c.transcribe, c.templates.a4);
+    let transcription = transcribe(
+        score,
+        &flux,
+        fine.as_ref(),
+        &act,
+        &c.transcribe,
+        c.templates.a4,
+    );
     Ok(TranscribeOutput {
         decomposition,
         transcription,

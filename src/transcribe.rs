@@ -10,14 +10,18 @@
 //!    peak if one stands within ±35 ms of the common onset, else the common onset. Notes of one
 //!    pitch are placed in order, each at least `min_gap` after the previous one, so re-struck
 //!    notes are each found.
-//! 2. **Evidence.** The rise of the note's own partials at its onset: the novelty of the comb
-//!    restricted to partials that collide with no partial of another note sounding then
-//!    ([`crate::onsets::exclusive`]; all partials if the free ones carry under a quarter of the
-//!    comb's weight), relative to the median of
-//!    the same measure over all notes; and the note's harmonic activation in H just after the
-//!    onset, relative to the median over all notes. The evidence is the geometric mean of the two;
-//!    a note whose evidence is under `threshold` is *not played*. Confidence = e / (e + threshold)
-//!    (0.5 at the threshold).
+//! 2. **Evidence.** Two measures from the factorization, each relative to its median over all
+//!    score notes: the note's harmonic activation in its first `gain_window` seconds (its peak),
+//!    and the share of the spectrum there that only its template explains (the harmonic
+//!    components active then are refitted to V, templates fixed, with and without the note; the
+//!    increase of the error is that share). The evidence is their geometric mean; a note whose
+//!    evidence is under `threshold` is *not played*. Confidence = e / (e + threshold), 0.5 at
+//!    the threshold. A wrong note a semitone or two from a played one keeps some activation (its
+//!    template soaks up its neighbour's partials) but explains nothing the neighbour's template
+//!    cannot; an octave doubling explains little alone but keeps its activation. Also reported,
+//!    not used in the decision: the onset novelty of the note's free partials (those colliding
+//!    with no partial of a note sounding then, [`crate::onsets::exclusive`]); fake notes placed
+//!    at other notes' onsets catch their broadband attack, so it tells little.
 //! 3. **Offset.** Where the note's harmonic activation, after its peak, decays below
 //!    `offset_fraction` of that peak (interpolated between frames), or the next onset of the same
 //!    component, whichever comes first.
@@ -53,7 +57,7 @@ impl Default for TranscribeParams {
         TranscribeParams {
             onset: OnsetParams::default(),
             min_gap: 0.06,
-            threshold: 0.3,
+            threshold: 0.25,
             offset_fraction: 0.1,
             gain_window: 0.25,
             collision_tol: 0.03,
@@ -88,9 +92,12 @@ pub struct Evidence {
     pub novelty: f64,
     /// Harmonic activation after the onset, relative to the median note.
     pub activation: f64,
+    /// Share of the spectrum after the onset that only this note's template explains, relative
+    /// to the median note.
+    pub unique: f64,
     /// Number of the note's partials that collide with no concurrent note.
     pub free_partials: usize,
-    /// The decision's input: the activation.
+    /// The decision's input: √(activation · unique).
     pub evidence: f64,
 }
 
@@ -122,7 +129,11 @@ pub struct Transcription {
 /// The factorization as the transcription reads it.
 pub struct Activations<'a> {
     pub components: &'a [Component],
-    /// R × N.
+    /// V, K × N.
+    pub v: &'a DMatrix<f64>,
+    /// W, K × R.
+    pub w: &'a DMatrix<f64>,
+    /// H, R × N.
     pub h: &'a DMatrix<f64>,
     /// Seconds between the frames of H.
     pub frame_time: f64,
@@ -139,6 +150,34 @@ impl Activations<'_> {
     /// H's frame index of time `t` (frame n centred at n·Δt), clipped.
     fn frame(&self, t: f64) -> usize {
         ((t / self.frame_time).round().max(0.0) as usize).min(self.h.ncols().saturating_sub(1))
+    }
+
+    /// The share of the spectrum in [t, t + dur] that only harmonic component `row` explains:
+    /// the harmonic components active there are refitted to V (templates fixed) with and
+    /// without `row`, and the increase of the squared error is divided by ‖V‖² of those frames.
+    /// A note that was not played leaves nothing its neighbours cannot take over.
+    fn unique_share(&self, row: usize, t: f64, dur: f64) -> f64 {
+        let a = self.frame(t);
+        let b = (self.frame(t + dur) + 1).max(a + 1).min(self.h.ncols());
+        let frames = b - a;
+        let active: Vec<usize> = (0..self.components.len())
+            .filter(|&r| {
+                self.components[r].kind == Kind::Harmonic && (a..b).any(|n| self.h[(r, n)] > 0.0)
+            })
+            .collect();
+        if !active.contains(&row) {
+            return 0.0;
+        }
+        let v = self.v.columns(a, frames).into_owned();
+        let energy = v.norm_squared().max(1e-300);
+        let fit = |rows: &[usize]| {
+            let w = DMatrix::from_fn(self.w.nrows(), rows.len(), |k, j| self.w[(k, rows[j])]);
+            let h = DMatrix::from_fn(rows.len(), frames, |j, n| self.h[(rows[j], a + n)]);
+            crate::nmf::refit_h(&v, &w, h, REFIT_ITERATIONS, f32::EPSILON as f64).1
+        };
+        let with = fit(&active);
+        let without: Vec<usize> = active.iter().copied().filter(|&r| r != row).collect();
+        ((fit(&without) - with) / energy).max(0.0)
     }
 
     /// Peak activation of `row` over [t, t + dur], and the frame where it is.
@@ -177,6 +216,9 @@ struct Candidate {
     height: f32,
     score: f64,
 }
+
+/// Multiplicative updates of the local refits in [`Activations::unique_share`].
+const REFIT_ITERATIONS: usize = 30;
 
 /// Candidates within this many seconds of a chord's common onset are the chord's.
 const CHORD_SPREAD: f64 = 0.035;
@@ -267,11 +309,12 @@ fn best_peak(
         .map(|(c, _)| c)
 }
 
-/// Transcribes `score` against the novelty `flux` and the activations; `a4` is the tuning
-/// reference in Hz.
+/// Transcribes `score` against the novelty `flux` (and the short-window `fine` novelty that
+/// refines the onsets, if given) and the activations; `a4` is the tuning reference in Hz.
 pub fn transcribe(
     score: &Score,
     flux: &Flux,
+    fine: Option<&Flux>,
     act: &Activations,
     p: &TranscribeParams,
     a4: f64,
@@ -382,7 +425,6 @@ pub fn transcribe(
     // … and the notes of each pitch take, jointly, the candidates of largest total score that
     // keep them in order at least `min_gap` apart (dynamic programming along the pitch).
     let mut onset = expected.clone();
-    let mut height = vec![0.0f32; notes.len()];
     for pitch in 0..=127u8 {
         let chain: Vec<usize> = (0..notes.len())
             .filter(|&m| notes[m].pitch == pitch)
@@ -390,7 +432,19 @@ pub fn transcribe(
         for (m, c) in chain.iter().zip(choose_in_order(&chain, &cands, p.min_gap)) {
             if let Some(c) = c {
                 onset[*m] = c.time;
-                height[*m] = c.height;
+            }
+        }
+    }
+    // Refinement: the strongest rise of the note's partials on the short-window novelty near
+    // the first estimate.
+    if let Some(fine) = fine {
+        for (m, n) in notes.iter().enumerate() {
+            let comb = fine.comb(n.pitch, a4, op);
+            let a = fine.frame_at(onset[m] - op.refine_search);
+            let b = fine.frame_at(onset[m] + op.refine_search) + 1;
+            let curve = fine.novelty(&comb, a, b);
+            if let Some(c) = best_peak(&curve, a, fine, onset[m], op.refine_search, f64::MIN) {
+                onset[m] = c.time;
             }
         }
     }
@@ -398,6 +452,7 @@ pub fn transcribe(
     // Evidence: free partials' novelty at the onset, and the harmonic activation after it.
     let mut raw_nov = vec![0.0f64; notes.len()];
     let mut raw_act = vec![0.0f64; notes.len()];
+    let mut raw_unique = vec![0.0f64; notes.len()];
     let mut free = vec![0usize; notes.len()];
     for (m, n) in notes.iter().enumerate() {
         let others: Vec<f64> = notes
@@ -427,21 +482,24 @@ pub fn transcribe(
         let c = flux.frame_at(onset[m]);
         let nov = flux.novelty(comb, c.saturating_sub(2), c + 3);
         raw_nov[m] = nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64;
-        raw_act[m] = act
-            .harmonic_row(n.pitch, &n.instrument)
-            .map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
+        let row = act.harmonic_row(n.pitch, &n.instrument);
+        raw_act[m] = row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
+        raw_unique[m] = row.map_or(0.0, |r| act.unique_share(r, onset[m], p.gain_window));
     }
+    let med_unique = median(raw_unique.clone()).max(1e-12);
     let med_nov = median(raw_nov.clone()).max(1e-12);
     let med_act = median(raw_act.clone()).max(1e-12);
     let evidence: Vec<Evidence> = (0..notes.len())
         .map(|m| {
             let novelty = raw_nov[m] / med_nov;
             let activation = raw_act[m] / med_act;
+            let unique = raw_unique[m] / med_unique;
             Evidence {
                 novelty,
                 activation,
+                unique,
                 free_partials: free[m],
-                evidence: activation,
+                evidence: (activation * unique).sqrt(),
             }
         })
         .collect();
