@@ -197,9 +197,14 @@ pub fn run_transcription(
         .refine
         .map(|g| Flux::new(&x, c.sample_rate, g, op))
         .transpose()?;
+    let linear = match c.magnitude {
+        Magnitude::Linear => None,
+        Magnitude::Log => Some(magnitude(&decomposition.spec, Magnitude::Linear, 1.0)),
+    };
     let act = Activations {
         components: &decomposition.components,
         v: &decomposition.v,
+        magnitude: linear.as_ref().unwrap_or(&decomposition.v),
         w: &decomposition.factorization.w,
         h: &decomposition.factorization.h,
         frame_time: c.frame_time(),

@@ -25,8 +25,10 @@
 //! 3. **Offset.** Where the note's harmonic activation, after its peak, decays below
 //!    `offset_fraction` of that peak (interpolated between frames), or the next onset of the same
 //!    component, whichever comes first.
-//! 4. **Gain.** The peak of the note's harmonic activation in its first `gain_window` seconds,
-//!    divided by the largest such peak of the piece, in [0, 1]. MIDI velocity =
+//! 4. **Gain.** The magnitude the note's harmonic component takes, under the factorization's
+//!    soft mask, of the linear spectrum |X| in its first `gain_window` seconds, divided by the
+//!    largest such magnitude of the piece, in [0, 1]. (It ranks true amplitudes better than the
+//!    activation's peak, which lives in the compressed V and in each template's own scale.) MIDI velocity =
 //!    round(127 · √gain), at least 1 (amplitude ∝ velocity², the usual MIDI loudness curve).
 
 use nalgebra::DMatrix;
@@ -131,6 +133,8 @@ pub struct Activations<'a> {
     pub components: &'a [Component],
     /// V, K × N.
     pub v: &'a DMatrix<f64>,
+    /// |X|, K × N: the linear magnitude the separated energy of a note is measured on.
+    pub magnitude: &'a DMatrix<f64>,
     /// W, K × R.
     pub w: &'a DMatrix<f64>,
     /// H, R × N.
@@ -178,6 +182,30 @@ impl Activations<'_> {
         let with = fit(&active);
         let without: Vec<usize> = active.iter().copied().filter(|&r| r != row).collect();
         ((fit(&without) - with) / energy).max(0.0)
+    }
+
+    /// The magnitude of the part of the spectrum in [t, t + dur] that component `row` takes
+    /// under the soft mask of the factorization: √(Σ_k,n (M_row(k, n) · |X(k, n)|)²) with
+    /// M_row = W_row·H_row / (W·H).
+    fn separated_amplitude(&self, row: usize, t: f64, dur: f64) -> f64 {
+        let a = self.frame(t);
+        let b = (self.frame(t + dur) + 1).max(a + 1).min(self.h.ncols());
+        let mut sum = 0.0;
+        for n in a..b {
+            let hn = self.h[(row, n)];
+            if hn == 0.0 {
+                continue;
+            }
+            let total = self.w * self.h.column(n);
+            for k in 0..self.w.nrows() {
+                let part = self.w[(k, row)] * hn;
+                if part > 0.0 {
+                    let m = part / total[k].max(1e-300) * self.magnitude[(k, n)];
+                    sum += m * m;
+                }
+            }
+        }
+        sum.sqrt()
     }
 
     /// Peak activation of `row` over [t, t + dur], and the frame where it is.
@@ -453,6 +481,7 @@ pub fn transcribe(
     let mut raw_nov = vec![0.0f64; notes.len()];
     let mut raw_act = vec![0.0f64; notes.len()];
     let mut raw_unique = vec![0.0f64; notes.len()];
+    let mut raw_amp = vec![0.0f64; notes.len()];
     let mut free = vec![0usize; notes.len()];
     for (m, n) in notes.iter().enumerate() {
         let others: Vec<f64> = notes
@@ -485,6 +514,7 @@ pub fn transcribe(
         let row = act.harmonic_row(n.pitch, &n.instrument);
         raw_act[m] = row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
         raw_unique[m] = row.map_or(0.0, |r| act.unique_share(r, onset[m], p.gain_window));
+        raw_amp[m] = row.map_or(0.0, |r| act.separated_amplitude(r, onset[m], p.gain_window));
     }
     let med_unique = median(raw_unique.clone()).max(1e-12);
     let med_nov = median(raw_nov.clone()).max(1e-12);
@@ -505,7 +535,7 @@ pub fn transcribe(
         .collect();
 
     // Offsets, gains, decisions.
-    let max_act = raw_act.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
+    let max_amp = raw_amp.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
     let mut events = Vec::new();
     let mut not_played = Vec::new();
     for (m, n) in notes.iter().enumerate() {
@@ -537,7 +567,7 @@ pub fn transcribe(
             Some(r) => decay_time(act, r, onset[m], p, next),
             None => n.end().min(next),
         };
-        let gain = raw_act[m] / max_act;
+        let gain = raw_amp[m] / max_amp;
         events.push(NoteEvent {
             score_note: m,
             onset: onset[m],
