@@ -365,6 +365,18 @@ pub enum WavEncoding {
     Float32,
 }
 
+impl WavEncoding {
+    /// The encoding closest to an input's: 24-bit and float inputs keep their resolution,
+    /// everything else is written as 16-bit PCM.
+    pub fn like(format: &AudioFormat) -> WavEncoding {
+        match (format.float, format.bits_per_sample) {
+            (true, _) => WavEncoding::Float32,
+            (false, Some(b)) if b > 16 => WavEncoding::Pcm24,
+            _ => WavEncoding::Pcm16,
+        }
+    }
+}
+
 /// Writes `channels` (equal lengths) as a WAV file, atomically.
 pub fn write_wav(
     path: &Path,

@@ -31,6 +31,7 @@ pub mod onsets;
 pub mod outputs;
 pub mod pipeline;
 pub mod score;
+pub mod separate;
 pub mod stft;
 pub mod synth;
 pub mod templates;

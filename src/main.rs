@@ -71,6 +71,40 @@ enum Command {
         #[command(flatten)]
         params: Params,
     },
+    /// Separate the recording into stems by instrument, pitch and note, from the score-informed
+    /// factorization (soft masks on every original channel, at the recording's own rate).
+    ///
+    /// Writes OUTDIR/stems/instrument/<label>.wav, stems/pitch/<midi>_<name>.wav,
+    /// stems/note/<id>_<midi>_<name>_<onset>s.wav (cropped to the note unless --full-length),
+    /// stems/residual.wav, and run.json.
+    Separate {
+        /// Recording: WAV, FLAC, MP3 or Ogg Vorbis.
+        audio: PathBuf,
+        /// Score aligned to the recording: FMP-style CSV note list or MIDI file.
+        score: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(short, long)]
+        outdir: PathBuf,
+        #[command(flatten)]
+        stems: StemArgs,
+        #[command(flatten)]
+        params: Params,
+    },
+    /// Transcription and separation from one factorization: notes.csv, notes.mid, notes.json,
+    /// stems (per instrument unless --by says otherwise) and run.json.
+    Run {
+        /// Recording: WAV, FLAC, MP3 or Ogg Vorbis.
+        audio: PathBuf,
+        /// Score aligned to the recording: FMP-style CSV note list or MIDI file.
+        score: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(short, long)]
+        outdir: PathBuf,
+        #[command(flatten)]
+        stems: StemArgs,
+        #[command(flatten)]
+        params: Params,
+    },
     /// Evaluate a transcription against a reference.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -124,6 +158,24 @@ fn ratio(s: &str) -> Result<OffsetRatio, String> {
         .filter(|r| *r >= 0.0 && r.is_finite())
         .map(|r| OffsetRatio(Some(r)))
         .ok_or_else(|| format!("expected a non-negative number or 'none', got '{s}'"))
+}
+
+/// What stems to write.
+#[derive(Args)]
+struct StemArgs {
+    /// Groupings to write stems for, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "instrument")]
+    by: Vec<scorenmf::separate::By>,
+    /// Exponent p of the soft mask M_g = S_g^p / Σ S^p [default: 1].
+    #[arg(long)]
+    mask_power: Option<f64>,
+    /// Write per-note stems at the recording's full length (sample-aligned) instead of cropped.
+    #[arg(long)]
+    full_length: bool,
+    /// Sample encoding of the stems [default: like the input: 24-bit and float inputs keep their
+    /// resolution, others 16-bit].
+    #[arg(long, value_enum)]
+    wav_encoding: Option<audio::WavEncoding>,
 }
 
 /// Parameters shared by the analysing commands. Unset options take the preset's value; the
@@ -310,46 +362,122 @@ fn run(cli: &Cli) -> Result<(), Error> {
             score,
             outdir,
             params,
-        } => {
-            let config = params.config();
-            let a = audio::read_audio(audio)?;
-            let s = score::read_score(score)?;
-            warn(&cli.global, &s.warnings);
-            let bar = progress_bar(&cli.global, config.nmf.iterations as u64, "NMF");
-            let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
-            bar.finish_and_clear();
-            let t = &out.transcription;
-            outputs::write_transcription(outdir, t, &s)?;
-            let f = &out.decomposition.factorization;
-            let record = RunRecord {
-                scorenmf_version: env!("CARGO_PKG_VERSION"),
-                command: "transcribe",
-                inputs: vec![InputFile::describe(audio)?, InputFile::describe(score)?],
-                config: &config,
-                results: serde_json::json!({
-                    "components": out.decomposition.components.len(),
-                    "frames": f.h.ncols(),
-                    "nmf_iterations": f.iterations,
-                    "nmf_relative_error": f.rel_error,
-                    "score_offset": t.score_offset,
-                    "played": t.events.len(),
-                    "not_played": t.not_played.len(),
-                }),
-            };
-            outputs::write_json(&outdir.join("run.json"), &record)?;
-            if !cli.global.quiet {
-                eprintln!(
-                    "{} of {} score notes played, {} not played; wrote {}",
-                    t.events.len(),
-                    s.notes.len(),
-                    t.not_played.len(),
-                    outdir.display()
-                );
-            }
-            Ok(())
-        }
+        } => analyse_and_write(cli, "transcribe", audio, score, outdir, params, None, true),
+        Command::Separate {
+            audio,
+            score,
+            outdir,
+            stems,
+            params,
+        } => analyse_and_write(
+            cli,
+            "separate",
+            audio,
+            score,
+            outdir,
+            params,
+            Some(stems),
+            false,
+        ),
+        Command::Run {
+            audio,
+            score,
+            outdir,
+            stems,
+            params,
+        } => analyse_and_write(cli, "run", audio, score, outdir, params, Some(stems), true),
         Command::Eval(cmd) => eval_notes(cli, cmd),
     }
+}
+
+/// The analysing commands: factorize and transcribe, then write the transcription and/or the
+/// stems, and run.json.
+#[allow(clippy::too_many_arguments)]
+fn analyse_and_write(
+    cli: &Cli,
+    command: &str,
+    audio_path: &PathBuf,
+    score_path: &PathBuf,
+    outdir: &PathBuf,
+    params: &Params,
+    stems: Option<&StemArgs>,
+    write_notes: bool,
+) -> Result<(), Error> {
+    let mut config = params.config();
+    if let Some(p) = stems.and_then(|s| s.mask_power) {
+        config.separate.mask_power = p;
+    }
+    let a = audio::read_audio(audio_path)?;
+    let s = score::read_score(score_path)?;
+    warn(&cli.global, &s.warnings);
+    let bar = progress_bar(&cli.global, config.nmf.iterations as u64, "NMF");
+    let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
+    bar.finish_and_clear();
+    let t = &out.transcription;
+    let mut written = Vec::new();
+    if let Some(st) = stems {
+        let encoding = st
+            .wav_encoding
+            .unwrap_or_else(|| audio::WavEncoding::like(&a.format));
+        written = pipeline::separate(
+            outdir,
+            &a,
+            &s,
+            &config,
+            &out,
+            &st.by,
+            st.full_length,
+            encoding,
+        )?;
+    }
+    if write_notes {
+        let note_stems: Vec<_> = written
+            .iter()
+            .filter(|w| w.kind == "note")
+            .cloned()
+            .collect();
+        outputs::write_transcription(outdir, t, &s, &note_stems)?;
+    }
+    let f = &out.decomposition.factorization;
+    let record = RunRecord {
+        scorenmf_version: env!("CARGO_PKG_VERSION"),
+        command,
+        inputs: vec![
+            InputFile::describe(audio_path)?,
+            InputFile::describe(score_path)?,
+        ],
+        config: &config,
+        results: serde_json::json!({
+            "components": out.decomposition.components.len(),
+            "frames": f.h.ncols(),
+            "nmf_iterations": f.iterations,
+            "nmf_relative_error": f.rel_error,
+            "score_offset": t.score_offset,
+            "played": t.events.len(),
+            "not_played": t.not_played.len(),
+            "stems": stems.map(|st| serde_json::json!({
+                "by": st.by,
+                "full_length": st.full_length,
+                "files": written.len(),
+            })),
+        }),
+    };
+    outputs::write_json(&outdir.join("run.json"), &record)?;
+    if !cli.global.quiet {
+        let stem_note = if written.is_empty() {
+            String::new()
+        } else {
+            format!(", {} stems", written.len())
+        };
+        eprintln!(
+            "{} of {} score notes played, {} not played{stem_note}; wrote {}",
+            t.events.len(),
+            s.notes.len(),
+            t.not_played.len(),
+            outdir.display()
+        );
+    }
+    Ok(())
 }
 
 fn eval_notes(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {

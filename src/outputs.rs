@@ -10,6 +10,7 @@ use crate::atomic;
 use crate::error::{Error, Result};
 use crate::pipeline::Config;
 use crate::score::{csv, midi, Note, Score};
+use crate::separate::StemFile;
 use crate::transcribe::{NoteEvent, Transcription, Unplayed};
 
 /// The played notes as score notes (velocity = gain), for notes.csv and notes.mid.
@@ -36,6 +37,9 @@ struct NotesJson<'a> {
     /// Median offset of the score against the audio, seconds.
     score_offset: f64,
     summary: Summary,
+    /// Per-note stems written with the transcription: file and where it starts.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    note_stems: &'a [StemFile],
 }
 
 #[derive(Serialize)]
@@ -58,8 +62,14 @@ fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
-/// Writes notes.csv, notes.mid and notes.json into `dir`.
-pub fn write_transcription(dir: &Path, t: &Transcription, score: &Score) -> Result<()> {
+/// Writes notes.csv, notes.mid and notes.json into `dir`; `note_stems` lists the per-note stems
+/// written beside them, if any.
+pub fn write_transcription(
+    dir: &Path,
+    t: &Transcription,
+    score: &Score,
+    note_stems: &[StemFile],
+) -> Result<()> {
     let mut events = t.events.clone();
     events.sort_by(|a, b| a.onset.total_cmp(&b.onset).then(a.pitch.cmp(&b.pitch)));
     let notes = played_notes(&Transcription {
@@ -80,6 +90,7 @@ pub fn write_transcription(dir: &Path, t: &Transcription, score: &Score) -> Resu
             median_abs_onset_shift: percentile(shifts.clone(), 0.5),
             p90_abs_onset_shift: percentile(shifts, 0.9),
         },
+        note_stems,
     };
     write_json(&dir.join("notes.json"), &json)
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::nmf::{factorize, Divergence, Factorization, NmfParams};
 use crate::onsets::Flux;
 use crate::score::Score;
+use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
 use crate::stft::{Spectrogram, Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
 use crate::transcribe::{transcribe, Activations, TranscribeParams, Transcription};
@@ -54,6 +55,7 @@ pub struct Config {
     pub activations: ActivationParams,
     pub nmf: NmfParams,
     pub transcribe: TranscribeParams,
+    pub separate: SeparateParams,
 }
 
 impl Config {
@@ -79,6 +81,7 @@ impl Config {
                 normalize: true,
             },
             transcribe: TranscribeParams::default(),
+            separate: SeparateParams::default(),
         };
         match preset {
             Preset::Fmp => fmp,
@@ -221,4 +224,50 @@ pub fn run_transcription(
         decomposition,
         transcription,
     })
+}
+
+impl TranscribeOutput {
+    /// The onset of every score note for the masks: detected for played notes, NaN otherwise.
+    pub fn onsets(&self, score: &Score) -> Vec<f64> {
+        let mut onsets = vec![f64::NAN; score.notes.len()];
+        for e in &self.transcription.events {
+            onsets[e.score_note] = e.onset;
+        }
+        onsets
+    }
+}
+
+/// Separates `audio` by the factorization in `out` and writes the stems under `outdir/stems`.
+pub fn separate(
+    outdir: &std::path::Path,
+    audio: &Audio,
+    score: &Score,
+    c: &Config,
+    out: &TranscribeOutput,
+    by: &[crate::separate::By],
+    full_length: bool,
+    encoding: crate::audio::WavEncoding,
+) -> Result<Vec<StemFile>> {
+    let d = &out.decomposition;
+    let model = Model {
+        components: &d.components,
+        w: &d.factorization.w,
+        h: &d.factorization.h,
+        sample_rate: c.sample_rate,
+        stft: c.stft,
+    };
+    let onsets = out.onsets(score);
+    write_stems(
+        outdir,
+        &model,
+        &StemRequest {
+            audio,
+            score,
+            onsets: &onsets,
+            by,
+            params: c.separate,
+            full_length,
+            encoding,
+        },
+    )
 }

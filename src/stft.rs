@@ -155,21 +155,45 @@ impl Stft {
     /// The inverse STFT by weighted overlap-add, `length` samples long (the length of the signal
     /// the spectrogram came from, so odd lengths come back exactly).
     pub fn inverse(&self, spec: &Spectrogram, length: usize) -> Vec<f32> {
-        let StftParams { n_fft, hop } = self.params;
         assert_eq!(
             spec.params, self.params,
             "spectrogram of another STFT geometry"
         );
+        let (start, mut y) = self.inverse_frames(&spec.data, 0, spec.n_frames, length);
+        debug_assert_eq!(start, 0);
+        y.resize(length, 0.0);
+        y
+    }
+
+    /// The inverse of frames `first .. first + m` of an STFT with `n_frames` frames of a signal of
+    /// `length` samples (`frames` holds the m frames' bins, frame by frame), all other frames
+    /// taken as zero: returns the first sample index and the samples those frames reach. The
+    /// normalization Σ w² counts every frame of the full STFT, so pieces inverted separately
+    /// add up to the inverse of the whole.
+    pub fn inverse_frames(
+        &self,
+        frames: &[Complex<f32>],
+        first: usize,
+        n_frames: usize,
+        length: usize,
+    ) -> (usize, Vec<f32>) {
+        let StftParams { n_fft, hop } = self.params;
+        let n_bins = self.params.n_bins();
+        let m = frames.len() / n_bins;
         let pad = n_fft / 2;
-        let total = n_fft + hop * spec.n_frames.saturating_sub(1);
-        let mut y = vec![0.0f64; total.max(length + pad)];
-        let mut wss = vec![0.0f64; y.len()];
+        // Padded-signal coordinates u = t + pad; frame n covers u ∈ [n·hop, n·hop + n_fft).
+        let u0 = first * hop;
+        let u1 = (first + m.max(1) - 1) * hop + n_fft;
+        let mut y = vec![0.0f64; u1 - u0];
         let mut spectrum = self.inverse.make_input_vec();
         let mut frame = self.inverse.make_output_vec();
         let mut scratch = self.inverse.make_scratch_vec();
         let scale = 1.0 / n_fft as f64;
-        for n in 0..spec.n_frames {
-            for (s, c) in spectrum.iter_mut().zip(spec.frame(n)) {
+        for i in 0..m {
+            for (s, c) in spectrum
+                .iter_mut()
+                .zip(&frames[i * n_bins..(i + 1) * n_bins])
+            {
                 *s = Complex::new(c.re as f64, c.im as f64);
             }
             // A real signal's DC and Nyquist bins are real; drop any imaginary rounding.
@@ -180,23 +204,30 @@ impl Stft {
             self.inverse
                 .process_with_scratch(&mut spectrum, &mut frame, &mut scratch)
                 .expect("buffer sizes come from the plan");
-            let start = n * hop;
-            for (m, (v, w)) in frame.iter().zip(&self.window).enumerate() {
-                y[start + m] += v * scale * w;
-                wss[start + m] += w * w;
+            let off = i * hop;
+            for (mm, (v, w)) in frame.iter().zip(&self.window).enumerate() {
+                y[off + mm] += v * scale * w;
             }
         }
+        let start = u0.saturating_sub(pad).min(length);
+        let end = u1.saturating_sub(pad).min(length).max(start);
         let tiny = f32::MIN_POSITIVE as f64;
-        (0..length)
+        let out = (start..end)
             .map(|t| {
-                let i = t + pad;
-                if wss[i] > tiny {
-                    (y[i] / wss[i]) as f32
+                let u = t + pad;
+                // Σ over every frame of the full STFT that covers u.
+                let lo = (u + 1).saturating_sub(n_fft).div_ceil(hop);
+                let hi = (u / hop).min(n_frames.saturating_sub(1));
+                let wss: f64 = (lo..=hi).map(|n| self.window[u - n * hop].powi(2)).sum();
+                let v = y[u - u0];
+                if wss > tiny {
+                    (v / wss) as f32
                 } else {
-                    y[i] as f32
+                    v as f32
                 }
             })
-            .collect()
+            .collect();
+        (start, out)
     }
 }
 
@@ -273,6 +304,27 @@ mod tests {
                 assert!(e < 1e-6, "n_fft {n_fft} hop {hop} len {len}: rel err {e}");
             }
         }
+    }
+
+    #[test]
+    fn pieces_inverted_separately_add_up_to_the_whole() {
+        let stft = Stft::new(StftParams {
+            n_fft: 1024,
+            hop: 256,
+        })
+        .unwrap();
+        let x = noise(20_001, 3);
+        let spec = stft.forward(&x);
+        let nb = spec.n_bins;
+        let mut sum = vec![0.0f32; x.len()];
+        for (a, b) in [(0, 17), (17, 40), (40, spec.n_frames)] {
+            let (start, y) =
+                stft.inverse_frames(&spec.data[a * nb..b * nb], a, spec.n_frames, x.len());
+            for (i, v) in y.iter().enumerate() {
+                sum[start + i] += v;
+            }
+        }
+        assert!(rel_err(&sum, &x) < 1e-6);
     }
 
     #[test]

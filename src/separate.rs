@@ -1,0 +1,544 @@
+//! Score-informed source separation by soft masks from the factorization (FMP notebook C8S3,
+//! "NMF-based audio decomposition"; Ewert & Müller, ICASSP 2012).
+//!
+//! Each component c contributes W_c·H_c to the model W·H. Its row of H is split among the score
+//! notes of its pitch (and instrument) by time: frame n belongs to the latest note whose region
+//! has begun (a note's region starts `lead` seconds before its onset, the first note's at frame
+//! 0), so the parts of a row add up to the row and successive notes of one pitch separate. A
+//! *group* g (an instrument, a pitch, a note) is a set of such parts; its model is
+//! S_g = Σ_{parts ∈ g} W_c·H_c^part, and its soft mask is the generalized Wiener filter
+//!
+//! ```text
+//! M_g = S_g^p / Σ_{g'} S_{g'}^p        (p = 1: the FMP notebook's mask)
+//! ```
+//!
+//! over the groups of one grouping (which partition the parts, so the masks add up to 1 wherever
+//! the model is non-zero). The mask is laid over the complex STFT of *each original channel* at
+//! the recording's own rate — interpolated bilinearly from the analysis grid, 0 above the
+//! analysis Nyquist — and inverted to exactly the input's length. The residual is the mixture
+//! minus the sum of the stems.
+
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+use crate::audio::Audio;
+use crate::error::Result;
+use crate::score::Score;
+use crate::stft::{Spectrogram, Stft, StftParams};
+use crate::templates::Component;
+
+/// Parameters of the masking.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SeparateParams {
+    /// Exponent p of the generalized Wiener mask.
+    pub mask_power: f64,
+    /// A note's region of its component rows starts this many seconds before its onset.
+    pub lead: f64,
+}
+
+impl Default for SeparateParams {
+    fn default() -> Self {
+        SeparateParams {
+            mask_power: 1.0,
+            lead: 0.05,
+        }
+    }
+}
+
+/// The factorization on the analysis grid, as the masks need it.
+pub struct Model<'a> {
+    pub components: &'a [Component],
+    /// K × R.
+    pub w: &'a DMatrix<f64>,
+    /// R × N.
+    pub h: &'a DMatrix<f64>,
+    pub sample_rate: u32,
+    pub stft: StftParams,
+}
+
+/// For each component row, for each frame, the index of the score note that owns it (or
+/// `usize::MAX` for a row without notes). `onsets[i]` is note i's onset (detected or from the
+/// score); notes whose onset is NaN (not played) own nothing.
+pub fn frame_owners(model: &Model, score: &Score, onsets: &[f64], lead: f64) -> Vec<Vec<usize>> {
+    let n_frames = model.h.ncols();
+    let frame_time = model.stft.hop as f64 / model.sample_rate as f64;
+    model
+        .components
+        .iter()
+        .map(|c| {
+            let mut notes: Vec<(f64, usize)> = score
+                .notes
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| c.covers(n.pitch, &n.instrument) && onsets[*i].is_finite())
+                .map(|(i, _)| (onsets[i], i))
+                .collect();
+            notes.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut owner = vec![usize::MAX; n_frames];
+            let mut k = 0;
+            for (n, o) in owner.iter_mut().enumerate() {
+                let t = n as f64 * frame_time;
+                while k + 1 < notes.len() && notes[k + 1].0 - lead <= t {
+                    k += 1;
+                }
+                if let Some(&(_, id)) = notes.get(k) {
+                    *o = id;
+                }
+            }
+            owner
+        })
+        .collect()
+}
+
+/// A grouping of the model's parts: `group_of(component, note)` names the group a part belongs
+/// to (an index below `n_groups`), or `None` to leave it out.
+pub struct Grouping<'a> {
+    pub n_groups: usize,
+    pub group_of: &'a dyn Fn(usize, usize) -> Option<usize>,
+}
+
+/// S_g for the frames `from..to` of the analysis grid: `out[g]` is K × (to − from).
+pub fn group_models(
+    model: &Model,
+    owners: &[Vec<usize>],
+    grouping: &Grouping,
+    from: usize,
+    to: usize,
+) -> Vec<DMatrix<f64>> {
+    let k = model.w.nrows();
+    let mut out = vec![DMatrix::zeros(k, to - from); grouping.n_groups];
+    for (c, owner) in owners.iter().enumerate() {
+        let wc = model.w.column(c);
+        for n in from..to {
+            let hv = model.h[(c, n)];
+            if hv == 0.0 || owner[n] == usize::MAX {
+                continue;
+            }
+            if let Some(g) = (grouping.group_of)(c, owner[n]) {
+                out[g].column_mut(n - from).axpy(hv, &wc, 1.0);
+            }
+        }
+    }
+    out
+}
+
+/// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place.
+pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
+    if models.is_empty() {
+        return;
+    }
+    let (k, n) = models[0].shape();
+    for j in 0..n {
+        for i in 0..k {
+            let mut total = 0.0;
+            for m in models.iter_mut() {
+                let v = m[(i, j)];
+                let v = if p == 1.0 { v } else { v.max(0.0).powf(p) };
+                m[(i, j)] = v;
+                total += v;
+            }
+            for m in models.iter_mut() {
+                m[(i, j)] = if total > 0.0 { m[(i, j)] / total } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// The STFT geometry at the recording's own rate that covers the same time and frequency
+/// spans as the analysis geometry.
+pub fn native_geometry(model: &Model, rate: u32) -> StftParams {
+    let ratio = rate as f64 / model.sample_rate as f64;
+    let n_fft = ((model.stft.n_fft as f64 * ratio / 2.0).round() as usize * 2).max(2);
+    let hop = ((model.stft.hop as f64 * ratio).round() as usize).clamp(1, n_fft);
+    StftParams { n_fft, hop }
+}
+
+/// Looks up `mask` (K × frames `from..`, analysis grid) at native bin `k` and native frame `n`
+/// by bilinear interpolation; 0 above the analysis Nyquist.
+fn mask_at(
+    mask: &DMatrix<f64>,
+    from: usize,
+    bin_scale: f64,
+    frame_scale: f64,
+    k: usize,
+    n: usize,
+) -> f64 {
+    let (rows, cols) = mask.shape();
+    let fk = k as f64 * bin_scale;
+    if fk > (rows - 1) as f64 || cols == 0 {
+        return 0.0;
+    }
+    let fn_ = (n as f64 * frame_scale - from as f64).clamp(0.0, (cols - 1) as f64);
+    let (k0, n0) = (fk.floor() as usize, fn_.floor() as usize);
+    let (k1, n1) = ((k0 + 1).min(rows - 1), (n0 + 1).min(cols - 1));
+    let (a, b) = (fk - k0 as f64, fn_ - n0 as f64);
+    let top = mask[(k0, n0)] * (1.0 - b) + mask[(k0, n1)] * b;
+    let bottom = mask[(k1, n0)] * (1.0 - b) + mask[(k1, n1)] * b;
+    top * (1.0 - a) + bottom * a
+}
+
+/// The recording's channels, transformed once at their own rate.
+pub struct NativeSpectra {
+    pub stft: Stft,
+    pub rate: u32,
+    pub len: usize,
+    pub channels: Vec<Spectrogram>,
+}
+
+impl NativeSpectra {
+    pub fn new(model: &Model, audio: &Audio) -> Result<NativeSpectra> {
+        let stft = Stft::new(native_geometry(model, audio.sample_rate))?;
+        let channels = audio.channels.iter().map(|c| stft.forward(c)).collect();
+        Ok(NativeSpectra {
+            stft,
+            rate: audio.sample_rate,
+            len: audio.len(),
+            channels,
+        })
+    }
+
+    /// Native frames whose centre lies in analysis frames `from..to` (as a native frame range).
+    pub fn frames_for(&self, model: &Model, from: usize, to: usize) -> (usize, usize) {
+        let scale = self.frame_scale(model);
+        let n = self.channels.first().map_or(0, |s| s.n_frames);
+        let a = ((from as f64 / scale).ceil() as usize).min(n);
+        let b = (((to as f64) / scale).ceil() as usize).min(n).max(a);
+        (a, b)
+    }
+
+    /// Analysis frames per native frame.
+    fn frame_scale(&self, model: &Model) -> f64 {
+        let g = self.stft.params();
+        (g.hop as f64 / self.rate as f64) / (model.stft.hop as f64 / model.sample_rate as f64)
+    }
+
+    /// Applies `mask` (analysis frames `from..`) to native frames `a..b` of every channel and
+    /// inverts to samples `a·hop − n_fft/2 … ` clipped to the recording: returns (first sample,
+    /// channels).
+    pub fn apply(
+        &self,
+        model: &Model,
+        mask: &DMatrix<f64>,
+        from: usize,
+        native: (usize, usize),
+        full_length: bool,
+    ) -> (usize, Vec<Vec<f32>>) {
+        let g = self.stft.params();
+        let bin_scale = (self.rate as f64 / g.n_fft as f64)
+            / (model.sample_rate as f64 / model.stft.n_fft as f64);
+        let frame_scale = self.frame_scale(model);
+        let (a, b) = native;
+        let n_bins = g.n_bins();
+        let weights: Vec<f32> = (a..b)
+            .flat_map(|n| (0..n_bins).map(move |k| (k, n)))
+            .map(|(k, n)| mask_at(mask, from, bin_scale, frame_scale, k, n) as f32)
+            .collect();
+        let total = self.channels.first().map_or(0, |s| s.n_frames);
+        let channels: Vec<(usize, Vec<f32>)> = self
+            .channels
+            .iter()
+            .map(|spec| {
+                let mut frames = Vec::with_capacity((b - a) * n_bins);
+                for (i, n) in (a..b).enumerate() {
+                    frames.extend(
+                        spec.frame(n)
+                            .iter()
+                            .zip(&weights[i * n_bins..(i + 1) * n_bins])
+                            .map(|(c, w)| c * *w),
+                    );
+                }
+                self.stft.inverse_frames(&frames, a, total, self.len)
+            })
+            .collect();
+        let start = channels.first().map_or(0, |c| c.0);
+        let mut out: Vec<Vec<f32>> = channels.into_iter().map(|(_, y)| y).collect();
+        if full_length {
+            for c in &mut out {
+                let mut full = vec![0.0f32; self.len];
+                full[start..start + c.len()].copy_from_slice(c);
+                *c = full;
+            }
+            return (0, out);
+        }
+        (start, out)
+    }
+}
+
+/// The groupings stems can be made by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// One stem per instrument label (e.g. `lh`/`rh`, MIDI track names).
+    Instrument,
+    /// One stem per MIDI pitch.
+    Pitch,
+    /// One stem per played score note, cropped to its span unless full length is asked for.
+    Note,
+}
+
+/// A written stem.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StemFile {
+    pub kind: &'static str,
+    /// Path relative to the output folder.
+    pub file: String,
+    /// Where the file's first sample lies in the recording, seconds.
+    pub start: f64,
+    /// The score note, for per-note stems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_note: Option<usize>,
+}
+
+/// Turns a label into a safe file name: letters, digits, `.`, `-` and `_` kept, anything else
+/// `_`; never empty, never a dot file.
+pub fn sanitize(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "unlabeled".into()
+    } else {
+        s
+    }
+}
+
+/// Pitch name for file names: `#` written as `s` (F#3 → Fs3).
+fn file_pitch_name(p: u8) -> String {
+    crate::score::pitch_name(p).replace('#', "s")
+}
+
+/// Analysis frames per block when building masks (bounds the memory of the group models).
+const BLOCK: usize = 256;
+
+/// What `write_stems` needs beyond the model.
+pub struct StemRequest<'a> {
+    pub audio: &'a Audio,
+    pub score: &'a Score,
+    /// Per score note: its onset (detected, or the score's), NaN when not played.
+    pub onsets: &'a [f64],
+    pub by: &'a [By],
+    pub params: SeparateParams,
+    /// Write per-note stems at full length instead of cropped.
+    pub full_length: bool,
+    pub encoding: crate::audio::WavEncoding,
+}
+
+/// Masks the recording by each requested grouping and writes the stems under `outdir/stems/`,
+/// plus `stems/residual.wav` (the mixture minus the sum of the stems). Returns what was written.
+pub fn write_stems(
+    outdir: &std::path::Path,
+    model: &Model,
+    req: &StemRequest,
+) -> Result<Vec<StemFile>> {
+    let native = NativeSpectra::new(model, req.audio)?;
+    let owners = frame_owners(model, req.score, req.onsets, req.params.lead);
+    let n_frames = model.h.ncols();
+    let notes = &req.score.notes;
+    let rate = req.audio.sample_rate;
+    let n_ch = req.audio.channels.len();
+    let mut written = Vec::new();
+    let mut stem_sum: Option<Vec<Vec<f32>>> = None;
+    let write = |rel: String, channels: &[Vec<f32>]| -> Result<String> {
+        crate::audio::write_wav(&outdir.join(&rel), channels, rate, req.encoding)?;
+        Ok(rel)
+    };
+
+    for by in req.by {
+        match by {
+            By::Instrument | By::Pitch => {
+                let (labels, group_of): (Vec<String>, Box<dyn Fn(usize, usize) -> Option<usize>>) =
+                    match by {
+                        By::Instrument => {
+                            let labels = req.score.instruments();
+                            let idx: Vec<usize> = notes
+                                .iter()
+                                .map(|n| {
+                                    labels
+                                        .iter()
+                                        .position(|l| *l == n.instrument)
+                                        .expect("listed")
+                                })
+                                .collect();
+                            let names = unique_names(labels.iter().map(|l| sanitize(l)).collect());
+                            (names, Box::new(move |_c, note| Some(idx[note])))
+                        }
+                        _ => {
+                            let pitches = req.score.pitches();
+                            let idx: Vec<usize> = notes
+                                .iter()
+                                .map(|n| {
+                                    pitches.iter().position(|p| *p == n.pitch).expect("listed")
+                                })
+                                .collect();
+                            let names = pitches
+                                .iter()
+                                .map(|&p| format!("{p}_{}", file_pitch_name(p)))
+                                .collect();
+                            (names, Box::new(move |_c, note| Some(idx[note])))
+                        }
+                    };
+                let grouping = Grouping {
+                    n_groups: labels.len(),
+                    group_of: &*group_of,
+                };
+                let mut out = vec![vec![vec![0.0f32; native.len]; n_ch]; labels.len()];
+                for from in (0..n_frames).step_by(BLOCK) {
+                    let to = (from + BLOCK).min(n_frames);
+                    // One frame more than the block, so native frames near its end interpolate.
+                    let mut masks =
+                        group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
+                    to_masks(&mut masks, req.params.mask_power);
+                    let frames = native.frames_for(model, from, to);
+                    for (g, mask) in masks.iter().enumerate() {
+                        let (start, chans) = native.apply(model, mask, from, frames, false);
+                        for (acc, c) in out[g].iter_mut().zip(&chans) {
+                            for (a, v) in acc[start..start + c.len()].iter_mut().zip(c) {
+                                *a += v;
+                            }
+                        }
+                    }
+                }
+                let dir = match by {
+                    By::Instrument => "instrument",
+                    _ => "pitch",
+                };
+                for (label, chans) in labels.iter().zip(&out) {
+                    let rel = write(format!("stems/{dir}/{label}.wav"), chans)?;
+                    written.push(StemFile {
+                        kind: dir,
+                        file: rel,
+                        start: 0.0,
+                        score_note: None,
+                    });
+                }
+                if stem_sum.is_none() {
+                    let mut sum = vec![vec![0.0f32; native.len]; n_ch];
+                    for chans in &out {
+                        for (s, c) in sum.iter_mut().zip(chans) {
+                            for (a, v) in s.iter_mut().zip(c) {
+                                *a += v;
+                            }
+                        }
+                    }
+                    stem_sum = Some(sum);
+                }
+            }
+            By::Note => {
+                // The frames each note owns in some row: [first, last].
+                let mut span = vec![(usize::MAX, 0usize); notes.len()];
+                for (c, owner) in owners.iter().enumerate() {
+                    for (f, &id) in owner.iter().enumerate() {
+                        if id != usize::MAX && model.h[(c, f)] > 0.0 {
+                            span[id] = (span[id].0.min(f), span[id].1.max(f));
+                        }
+                    }
+                }
+                for (id, n) in notes.iter().enumerate() {
+                    let (first, last) = span[id];
+                    if !req.onsets[id].is_finite() || first == usize::MAX {
+                        continue;
+                    }
+                    let (from, to) = (first, last + 1);
+                    let is_note =
+                        |_c: usize, note: usize| if note == id { Some(0) } else { Some(1) };
+                    let grouping = Grouping {
+                        n_groups: 2,
+                        group_of: &is_note,
+                    };
+                    let mut masks = group_models(model, &owners, &grouping, from, to);
+                    to_masks(&mut masks, req.params.mask_power);
+                    let frames = native.frames_for(model, from, to);
+                    let (start, chans) =
+                        native.apply(model, &masks[0], from, frames, req.full_length);
+                    let rel = write(
+                        format!(
+                            "stems/note/{id:04}_{}_{}_{:.3}s.wav",
+                            n.pitch,
+                            file_pitch_name(n.pitch),
+                            req.onsets[id]
+                        ),
+                        &chans,
+                    )?;
+                    written.push(StemFile {
+                        kind: "note",
+                        file: rel,
+                        start: start as f64 / rate as f64,
+                        score_note: Some(id),
+                    });
+                }
+            }
+        }
+    }
+    // Residual: the mixture minus the stems of the first full-length grouping (all groupings
+    // partition the same model, so any gives the same sum).
+    let sum = match stem_sum {
+        Some(s) => s,
+        None => {
+            let all = |_c: usize, _n: usize| Some(0);
+            let grouping = Grouping {
+                n_groups: 1,
+                group_of: &all,
+            };
+            let mut sum = vec![vec![0.0f32; native.len]; n_ch];
+            for from in (0..n_frames).step_by(BLOCK) {
+                let to = (from + BLOCK).min(n_frames);
+                let mut masks =
+                    group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
+                to_masks(&mut masks, req.params.mask_power);
+                let (start, chans) = native.apply(
+                    model,
+                    &masks[0],
+                    from,
+                    native.frames_for(model, from, to),
+                    false,
+                );
+                for (acc, c) in sum.iter_mut().zip(&chans) {
+                    for (a, v) in acc[start..start + c.len()].iter_mut().zip(c) {
+                        *a += v;
+                    }
+                }
+            }
+            sum
+        }
+    };
+    let residual: Vec<Vec<f32>> = req
+        .audio
+        .channels
+        .iter()
+        .zip(&sum)
+        .map(|(x, s)| x.iter().zip(s).map(|(a, b)| a - b).collect())
+        .collect();
+    let rel = write("stems/residual.wav".into(), &residual)?;
+    written.push(StemFile {
+        kind: "residual",
+        file: rel,
+        start: 0.0,
+        score_note: None,
+    });
+    Ok(written)
+}
+
+/// Makes sanitized names distinct by appending `_2`, `_3`, … to repeats.
+fn unique_names(names: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashMap::new();
+    names
+        .into_iter()
+        .map(|n| {
+            let count = seen.entry(n.clone()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                n
+            } else {
+                format!("{n}_{count}")
+            }
+        })
+        .collect()
+}
