@@ -1,0 +1,140 @@
+//! Separation: the stems of a grouping plus the residual give back the input; stereo stays
+//! stereo at the input's rate and length; per-note stems partition the same sound.
+
+use std::path::{Path, PathBuf};
+
+use scorenmf::audio::{read_audio, Audio, AudioFormat, Container, WavEncoding};
+use scorenmf::pipeline::{run_transcription, separate, Config, Preset};
+use scorenmf::score::{read_score, Score};
+use scorenmf::separate::By;
+use scorenmf::synth::{random_piece, render, Timbre};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scorenmf-sep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn rel_err(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let mut num = 0.0;
+    let mut den = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.len(), y.len());
+        for (u, v) in x.iter().zip(y) {
+            num += ((u - v) as f64).powi(2);
+            den += (*v as f64).powi(2);
+        }
+    }
+    (num / den).sqrt()
+}
+
+/// The sum of the WAV files in `dir` (plus the residual), each full length.
+fn sum_of(dir: &Path, files: &[PathBuf]) -> Vec<Vec<f32>> {
+    let mut sum: Option<Vec<Vec<f32>>> = None;
+    for f in files.iter().map(|f| dir.join(f)) {
+        let a = read_audio(&f).unwrap();
+        match &mut sum {
+            None => sum = Some(a.channels),
+            Some(s) => {
+                for (acc, c) in s.iter_mut().zip(&a.channels) {
+                    for (x, y) in acc.iter_mut().zip(c) {
+                        *x += y;
+                    }
+                }
+            }
+        }
+    }
+    sum.unwrap()
+}
+
+fn check(audio: &Audio, score: &Score, name: &str) {
+    let config = Config::preset(Preset::Default);
+    let out = run_transcription(audio, score, &config, |_| {}).unwrap();
+    let dir = temp(name);
+    let written = separate(
+        &dir,
+        audio,
+        score,
+        &config,
+        &out,
+        &[By::Instrument, By::Pitch, By::Note],
+        true,
+        WavEncoding::Float32,
+    )
+    .unwrap();
+    let files = |kind: &str| -> Vec<PathBuf> {
+        written
+            .iter()
+            .filter(|w| w.kind == kind || w.kind == "residual")
+            .map(|w| PathBuf::from(&w.file))
+            .collect()
+    };
+    for kind in ["instrument", "pitch", "note"] {
+        let f = files(kind);
+        assert!(f.len() > 1, "{name}: no {kind} stems");
+        let sum = sum_of(&dir, &f);
+        assert_eq!(sum.len(), audio.channels.len());
+        let e = rel_err(&sum, &audio.channels);
+        assert!(
+            e < 1e-4,
+            "{name}: {kind} stems + residual differ from the input by {e:.2e}"
+        );
+    }
+    for w in &written {
+        let a = read_audio(&dir.join(&w.file)).unwrap();
+        assert_eq!(a.sample_rate, audio.sample_rate);
+        assert_eq!(a.channels.len(), audio.channels.len());
+        assert_eq!(a.len(), audio.len(), "{}", w.file);
+    }
+    // Each instrument stem holds a real share of the sound.
+    let residual = read_audio(&dir.join("stems/residual.wav")).unwrap();
+    let energy = |c: &[Vec<f32>]| c.iter().flatten().map(|v| (*v as f64).powi(2)).sum::<f64>();
+    assert!(energy(&residual.channels) < 0.1 * energy(&audio.channels));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn chopin_stems_add_up() {
+    let audio = read_audio(Path::new(
+        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
+    ))
+    .unwrap();
+    let score = read_score(Path::new(
+        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
+    ))
+    .unwrap();
+    check(&audio, &score, "chopin");
+}
+
+#[test]
+fn stereo_44100_stems_add_up() {
+    let score = random_piece(6.0, 2);
+    let render_part = |inst: &str| {
+        let notes: Vec<_> = score
+            .notes
+            .iter()
+            .filter(|n| n.instrument == inst)
+            .cloned()
+            .collect();
+        let t = if inst == "lh" {
+            Timbre::mellow()
+        } else {
+            Timbre::bright()
+        };
+        render(&notes, |_| t.clone(), 44100, 7 * 44100, 3)
+    };
+    let (lh, rh) = (render_part("lh"), render_part("rh"));
+    // Left hand panned left, right hand right.
+    let left: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.8 * a + 0.2 * b).collect();
+    let right: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.2 * a + 0.8 * b).collect();
+    let audio = Audio {
+        channels: vec![left, right],
+        sample_rate: 44100,
+        format: AudioFormat {
+            container: Container::Wav,
+            bits_per_sample: Some(32),
+            float: true,
+        },
+    };
+    check(&audio, &score, "stereo");
+}
