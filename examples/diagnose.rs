@@ -32,6 +32,10 @@ fn main() {
     if let Ok(v) = std::env::var("ONSET_HOP") {
         config.transcribe.onset.stft.hop = v.parse().unwrap();
     }
+    if std::env::var("LINEAR_KL").is_ok() {
+        config.magnitude = scorenmf::pipeline::Magnitude::Linear;
+        config.nmf.divergence = scorenmf::nmf::Divergence::Kl;
+    }
     if std::env::var("NO_REFINE").is_ok() {
         config.transcribe.onset.refine = None;
     }

@@ -143,11 +143,47 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Separation metrics as BSS Eval v3 computes them (mir_eval.separation.bss_eval_sources,
+    /// 512-tap distortion filters, sources matched by file name, no permutation search): SDR,
+    /// SIR, SAR per source and their mean, plus SI-SDR. Multichannel files are evaluated on
+    /// their mono mix-down.
+    Stems {
+        /// Reference stems: a folder (matched to the estimates by file name) or a
+        /// comma-separated list of files.
+        reference: PathBuf,
+        /// Estimated stems: a folder or a comma-separated list in the references' order.
+        estimate: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An offset ratio, or none.
 #[derive(Clone, Copy)]
 struct OffsetRatio(Option<f64>);
+
+/// Either a folder of WAV/FLAC/… files or a comma-separated list of files.
+fn stem_files(arg: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
+    if arg.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(arg)
+            .map_err(|e| Error::Read {
+                path: arg.to_path_buf(),
+                source: e,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        Ok(files)
+    } else {
+        Ok(arg
+            .to_string_lossy()
+            .split(',')
+            .map(|s| PathBuf::from(s.trim()))
+            .collect())
+    }
+}
 
 fn ratio(s: &str) -> Result<OffsetRatio, String> {
     if s.eq_ignore_ascii_case("none") {
@@ -166,7 +202,7 @@ struct StemArgs {
     /// Groupings to write stems for, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "instrument")]
     by: Vec<scorenmf::separate::By>,
-    /// Exponent p of the soft mask M_g = S_g^p / Σ S^p [default: 1].
+    /// Exponent p of the soft mask M_g = S_g^p / Σ S^p [default: 2; fmp: 1].
     #[arg(long)]
     mask_power: Option<f64>,
     /// Write per-note stems at the recording's full length (sample-aligned) instead of cropped.
@@ -386,7 +422,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             stems,
             params,
         } => analyse_and_write(cli, "run", audio, score, outdir, params, Some(stems), true),
-        Command::Eval(cmd) => eval_notes(cli, cmd),
+        Command::Eval(cmd) => eval(cli, cmd),
     }
 }
 
@@ -480,8 +516,121 @@ fn analyse_and_write(
     Ok(())
 }
 
-fn eval_notes(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
+fn eval_stems(
+    reference: &std::path::Path,
+    estimate: &std::path::Path,
+    json: bool,
+) -> Result<(), Error> {
+    let refs = stem_files(reference)?;
+    let ests = if estimate.is_dir() && reference.is_dir() {
+        refs.iter()
+            .map(|r| estimate.join(r.file_name().unwrap_or_default()))
+            .collect()
+    } else {
+        stem_files(estimate)?
+    };
+    if refs.is_empty() || refs.len() != ests.len() {
+        return Err(Error::Param(format!(
+            "{} reference and {} estimated stems: need the same number, at least one",
+            refs.len(),
+            ests.len()
+        )));
+    }
+    let load = |p: &PathBuf| -> Result<(u32, Vec<f64>), Error> {
+        let a = audio::read_audio(p)?;
+        Ok((a.sample_rate, a.mono().into_iter().map(f64::from).collect()))
+    };
+    let mut r = Vec::new();
+    let mut e = Vec::new();
+    let mut rate = None;
+    for (rp, ep) in refs.iter().zip(&ests) {
+        let (rr, rs) = load(rp)?;
+        let (er, mut es) = load(ep)?;
+        if rate.is_some_and(|x| x != rr) || er != rr {
+            return Err(Error::Param(format!(
+                "{}: sample rate {er} Hz differs from the references' {rr} Hz",
+                ep.display()
+            )));
+        }
+        rate = Some(rr);
+        es.resize(rs.len(), 0.0);
+        r.push(rs);
+        e.push(es);
+    }
+    let n = r.iter().map(Vec::len).max().unwrap_or(0);
+    for s in r.iter_mut().chain(e.iter_mut()) {
+        s.resize(n, 0.0);
+    }
+    let scores = scorenmf::eval::stems::bss_eval_sources(&r, &e)?;
+    let names: Vec<String> = refs
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mean = |f: fn(&scorenmf::eval::stems::SourceScores) -> f64| {
+        scores.iter().map(f).sum::<f64>() / scores.len() as f64
+    };
+    if json {
+        let per: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&scores)
+            .map(|(n, s)| (n.clone(), serde_json::to_value(s).expect("serializable")))
+            .collect();
+        let out = serde_json::json!({
+            "method": "bss_eval_sources v3 (mir_eval), 512-tap filters, no permutation",
+            "sources": per,
+            "mean": { "sdr": mean(|s| s.sdr), "sir": mean(|s| s.sir), "sar": mean(|s| s.sar), "si_sdr": mean(|s| s.si_sdr) },
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializable")
+        );
+    } else {
+        outln!("BSS Eval v3 (mir_eval bss_eval_sources, 512-tap filters), dB");
+        outln!(
+            "{:<24} {:>8} {:>8} {:>8} {:>8}",
+            "source",
+            "SDR",
+            "SIR",
+            "SAR",
+            "SI-SDR"
+        );
+        for (name, s) in names.iter().zip(&scores) {
+            outln!(
+                "{:<24} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                name,
+                s.sdr,
+                s.sir,
+                s.sar,
+                s.si_sdr
+            );
+        }
+        outln!(
+            "{:<24} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "mean",
+            mean(|s| s.sdr),
+            mean(|s| s.sir),
+            mean(|s| s.sar),
+            mean(|s| s.si_sdr)
+        );
+    }
+    Ok(())
+}
+
+fn eval(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
     use scorenmf::eval::notes::{evaluate, evaluate_velocity, EvalNote, NoteTolerances};
+    if let EvalCommand::Stems {
+        reference,
+        estimate,
+        json,
+    } = cmd
+    {
+        return eval_stems(reference, estimate, *json);
+    }
     let EvalCommand::Notes {
         reference,
         estimate,
@@ -492,7 +641,10 @@ fn eval_notes(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
         velocity_tolerance,
         strict,
         json,
-    } = cmd;
+    } = cmd
+    else {
+        unreachable!("stems handled above");
+    };
     let r = score::read_score(reference)?;
     let e = score::read_score(estimate)?;
     warn(&cli.global, &r.warnings);

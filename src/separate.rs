@@ -37,6 +37,7 @@ pub struct SeparateParams {
 }
 
 impl Default for SeparateParams {
+    /// The FMP notebook's mask (p = 1).
     fn default() -> Self {
         SeparateParams {
             mask_power: 1.0,

@@ -3,3 +3,4 @@
 
 pub mod notes;
 pub mod perturb;
+pub mod stems;
