@@ -143,6 +143,17 @@ enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// For a transcription: the score notes not played, and how far the played onsets were from
+    /// the score's (median and 90th percentile of |onset shift|, overall and per instrument).
+    ScoreDiff {
+        /// The score the transcription was made from.
+        score: PathBuf,
+        /// The transcription's notes.json.
+        notes_json: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Separation metrics as BSS Eval v3 computes them (mir_eval.separation.bss_eval_sources,
     /// 512-tap distortion filters, sources matched by file name, no permutation search): SDR,
     /// SIR, SAR per source and their mean, plus SI-SDR. Multichannel files are evaluated on
@@ -623,13 +634,34 @@ fn eval_stems(
 
 fn eval(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
     use scorenmf::eval::notes::{evaluate, evaluate_velocity, EvalNote, NoteTolerances};
-    if let EvalCommand::Stems {
-        reference,
-        estimate,
-        json,
-    } = cmd
-    {
-        return eval_stems(reference, estimate, *json);
+    match cmd {
+        EvalCommand::Stems {
+            reference,
+            estimate,
+            json,
+        } => return eval_stems(reference, estimate, *json),
+        EvalCommand::ScoreDiff {
+            score,
+            notes_json,
+            json,
+        } => {
+            let s = score::read_score(score)?;
+            let text = std::fs::read_to_string(notes_json).map_err(|e| Error::Read {
+                path: notes_json.clone(),
+                source: e,
+            })?;
+            let diff = scorenmf::eval::score_diff::score_diff(&s, notes_json, &text)?;
+            if *json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&diff).expect("serializable")
+                );
+            } else {
+                out!("{diff}");
+            }
+            return Ok(());
+        }
+        EvalCommand::Notes { .. } => {}
     }
     let EvalCommand::Notes {
         reference,
@@ -643,7 +675,7 @@ fn eval(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
         json,
     } = cmd
     else {
-        unreachable!("stems handled above");
+        unreachable!("the other evaluations returned above");
     };
     let r = score::read_score(reference)?;
     let e = score::read_score(estimate)?;

@@ -218,3 +218,109 @@ fn inputs_are_not_modified() {
     assert_eq!(code, 0);
     assert_eq!(std::fs::read(Path::new(CSV)).unwrap(), before);
 }
+
+#[test]
+fn run_writes_every_output_deterministically() {
+    let t = TempDir::new("run");
+    let out_a = t.0.join("a").display().to_string();
+    let out_b = t.0.join("b").display().to_string();
+    for out in [&out_a, &out_b] {
+        let (code, _, err) = scorenmf(&[
+            "-q",
+            "run",
+            WAV,
+            CSV,
+            "-o",
+            out,
+            "--by",
+            "instrument,pitch,note",
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let a = Path::new(&out_a);
+    for f in [
+        "notes.csv",
+        "notes.mid",
+        "notes.json",
+        "run.json",
+        "stems/instrument/lh.wav",
+        "stems/instrument/rh.wav",
+        "stems/pitch/71_B4.wav",
+        "stems/pitch/54_Fs3.wav",
+        "stems/residual.wav",
+    ] {
+        let x = std::fs::read(a.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        let y = std::fs::read(Path::new(&out_b).join(f)).unwrap();
+        assert!(x == y, "{f} differs between two identical runs");
+    }
+    assert!(std::fs::read_dir(a.join("stems/note")).unwrap().count() > 40);
+    // notes.csv and notes.mid read back as scores; run.json records the inputs' SHA-256.
+    let (code, out, _) = scorenmf(&["inspect", WAV, &a.join("notes.csv").display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("notes       53"), "{out}");
+    let (code, out, _) = scorenmf(&["inspect", WAV, &a.join("notes.mid").display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("instruments 2: lh (48 notes), rh (5 notes)"),
+        "{out}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(run["config"]["nmf"]["iterations"], 100);
+    let notes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("notes.json")).unwrap()).unwrap();
+    assert_eq!(notes["not_played"][0]["score_note"], 0);
+    assert!(notes["note_stems"].as_array().unwrap().len() > 40);
+    // The evaluation commands read what run wrote.
+    let (code, out, err) = scorenmf(&[
+        "eval",
+        "notes",
+        CSV,
+        &a.join("notes.csv").display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("onset+offset (0.2)"), "{out}");
+    let (code, out, err) = scorenmf(&[
+        "eval",
+        "score-diff",
+        CSV,
+        &a.join("notes.json").display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("53 of 54 score notes played; 1 not played"),
+        "{out}"
+    );
+    let lh = a.join("stems/instrument/lh.wav").display().to_string();
+    let rh = a.join("stems/instrument/rh.wav").display().to_string();
+    let (code, out, err) = scorenmf(&[
+        "eval",
+        "stems",
+        &format!("{lh},{rh}"),
+        &format!("{lh},{rh}"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mean"), "{out}");
+}
+
+#[test]
+fn fmp_preset_and_bad_parameters() {
+    let t = TempDir::new("fmp");
+    let out = t.0.join("o").display().to_string();
+    let (code, _, err) = scorenmf(&["-q", "transcribe", WAV, CSV, "-o", &out, "--preset", "fmp"]);
+    assert_eq!(code, 0, "{err}");
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.0.join("o/run.json")).unwrap()).unwrap();
+    assert_eq!(run["config"]["stft"]["hop"], 1024);
+    let (code, _, err) = scorenmf(&["transcribe", WAV, CSV, "-o", &out, "--hop", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("error: invalid parameter"), "{err}");
+    let (code, _, err) = scorenmf(&["transcribe", WAV, CSV, "-o", &out, "--tol-note", "x"]);
+    assert_eq!(code, 2, "{err}");
+    for cmd in ["transcribe", "separate", "run"] {
+        let (code, out, _) = scorenmf(&[cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("[default:"), "{cmd} --help shows defaults");
+    }
+}

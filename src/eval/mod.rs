@@ -3,4 +3,5 @@
 
 pub mod notes;
 pub mod perturb;
+pub mod score_diff;
 pub mod stems;
