@@ -36,6 +36,17 @@ fn main() {
         config.magnitude = scorenmf::pipeline::Magnitude::Linear;
         config.nmf.divergence = scorenmf::nmf::Divergence::Kl;
     }
+    for (key, field) in [
+        ("CHORD_TOL", &mut config.transcribe.onset.chord_tol),
+        ("PRIOR_SIGMA", &mut config.transcribe.onset.prior_sigma),
+        ("SEARCH", &mut config.transcribe.onset.search),
+        ("BAND", &mut config.transcribe.onset.band),
+        ("MIN_GAP", &mut config.transcribe.min_gap),
+    ] {
+        if let Ok(v) = std::env::var(key) {
+            *field = v.parse().unwrap();
+        }
+    }
     if std::env::var("NO_REFINE").is_ok() {
         config.transcribe.onset.refine = None;
     }

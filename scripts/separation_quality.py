@@ -63,6 +63,14 @@ def make_mixture(name, parts):
                 f.write(f'{on};{dur};{p};{v:.3f};"{k}"\n')
     return mix, stems
 
+def by_pitch(parts):
+    """The same notes regrouped by pitch (the label is the stem's file name)."""
+    out = {}
+    for notes in parts.values():
+        for n in notes:
+            out.setdefault(pitch_file(n[2]), []).append(n)
+    return out
+
 def chopin_parts():
     rows = [l.strip().split(";") for l in open(os.path.join(ROOT, "data",
             "FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv")) if l.strip()][1:]
@@ -94,12 +102,16 @@ def oracle(mix, stems, n_fft=2048, hop=512):
     tot = sum(P.values()) + 1e-20
     return {k: librosa.istft(X * P[k] / tot, hop_length=hop, length=len(mix)) for k in stems}
 
-def run_scorenmf(name, tag, extra):
+def run_scorenmf(name, tag, extra, by="instrument"):
     out = os.path.join(OUT, f"{name}_{tag}")
     subprocess.run([BIN, "-q", "separate", os.path.join(OUT, name + ".wav"),
-                    os.path.join(OUT, name + ".csv"), "-o", out, "--by", "instrument",
+                    os.path.join(OUT, name + ".csv"), "-o", out, "--by", by,
                     "--wav-encoding", "float32"] + extra, check=True)
-    return lambda k: sf.read(os.path.join(out, "stems", "instrument", k + ".wav"), dtype="float32")[0]
+    return lambda k: sf.read(os.path.join(out, "stems", by, k + ".wav"), dtype="float32")[0]
+
+NAMES = ["C", "Cs", "D", "Ds", "E", "F", "Fs", "G", "Gs", "A", "As", "B"]
+def pitch_file(p):
+    return f"{p}_{NAMES[p % 12]}{p // 12 - 1}"
 
 def bss(stems, est):
     keys = list(stems)
@@ -126,4 +138,24 @@ for name, parts in (("chopin_hands", chopin_parts()), ("four_voices", four_voice
         per = ", ".join(f"{k} {v[0]:.1f}/{v[1]:.1f}/{v[2]:.1f}" for k, v in res.items())
         rows.append((name, method, mean, per))
         print(f"| {name} | {method} | {mean:.1f} | {per} |", flush=True)
+# Per-pitch stems of the Chopin excerpt against per-pitch renders of the same notes.
+parts = by_pitch(chopin_parts())
+mix, stems = make_mixture("chopin_pitches", parts)
+# The score keeps the hands as instruments; the stems are grouped by pitch.
+with open(os.path.join(OUT, "chopin_pitches.csv"), "w") as f:
+    f.write('"Start";"Duration";"Pitch";"Velocity";"Instrument"\n')
+    for notes in parts.values():
+        for on, dur, p, v in notes:
+            f.write(f'{on};{dur};{p};{v:.3f};"piano"\n')
+methods = {"oracle (Wiener)": oracle(mix, stems)}
+get = run_scorenmf("chopin_pitches", "default", [], by="pitch")
+methods["scorenmf (default)"] = {k: get(k) for k in stems}
+get = run_scorenmf("chopin_pitches", "fmp", ["--preset", "fmp"], by="pitch")
+methods["FMP notebook method (--preset fmp)"] = {k: get(k) for k in stems}
+for method, est in methods.items():
+    res = bss(stems, est)
+    mean = np.mean([v[0] for v in res.values()])
+    per = ", ".join(f"{k} {v[0]:.1f}" for k, v in res.items())
+    rows.append(("chopin_pitches", method, mean, per))
+    print(f"| chopin_pitches (8 pitch stems) | {method} | {mean:.1f} | {per} |", flush=True)
 json.dump(rows, open(os.path.join(OUT, "table.json"), "w"), indent=1)

@@ -60,7 +60,7 @@ impl Default for OnsetParams {
             },
             gamma: 1.0,
             partials: 12,
-            band: 0.015,
+            band: 0.03,
             search: 0.2,
             prior_sigma: 0.1,
             align_median: true,

@@ -97,6 +97,7 @@ fn our_v_w0_h0_match_the_reference() {
         (1.0f32 + spec.frame(n)[k].norm()).ln() as f64
     });
     let dv = rel_max_diff(&v, &read_matrix("V.csv", true));
+    println!("V: {dv:.2e}");
     assert!(dv < 1e-6, "V differs by {dv:.2e}");
 
     let comps = components(&score, false);
