@@ -447,12 +447,23 @@ pub fn write_stems(
                     if !req.onsets[id].is_finite() || first == usize::MAX {
                         continue;
                     }
-                    let (from, to) = (first, last + 1);
-                    let is_note =
-                        |_c: usize, note: usize| if note == id { Some(0) } else { Some(1) };
+                    // One frame either side, where the note's mask falls to 0, so native
+                    // frames between analysis frames interpolate to it.
+                    let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
+                    // The note's mask is S_note^p / Σ_notes S^p over every note with a part
+                    // in these frames (for p ≠ 1 the others count one by one, not summed).
+                    let mut local: Vec<usize> = vec![id];
+                    for (c, owner) in owners.iter().enumerate() {
+                        for (f, &o) in owner.iter().enumerate().take(to).skip(from) {
+                            if o != usize::MAX && model.h[(c, f)] > 0.0 && !local.contains(&o) {
+                                local.push(o);
+                            }
+                        }
+                    }
+                    let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
                     let grouping = Grouping {
-                        n_groups: 2,
-                        group_of: &is_note,
+                        n_groups: local.len(),
+                        group_of: &slot,
                     };
                     let mut masks = group_models(model, &owners, &grouping, from, to);
                     to_masks(&mut masks, req.params.mask_power);
