@@ -32,6 +32,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod score;
 pub mod separate;
+pub mod stats;
 pub mod stft;
 pub mod synth;
 pub mod templates;

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::Config;
 use crate::score::{csv, midi, Note, Score};
 use crate::separate::StemFile;
+use crate::stats::{median, quantile};
 use crate::transcribe::{NoteEvent, Transcription, Unplayed};
 
 /// The played notes as score notes (velocity = gain), for notes.csv and notes.mid.
@@ -52,16 +53,6 @@ struct Summary {
     p90_abs_onset_shift: f64,
 }
 
-fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
-}
-
 /// Writes notes.csv, notes.mid and notes.json into `dir`; `note_stems` lists the per-note stems
 /// written beside them, if any.
 pub fn write_transcription(
@@ -87,8 +78,8 @@ pub fn write_transcription(
             score_notes: score.notes.len(),
             played: events.len(),
             not_played: t.not_played.len(),
-            median_abs_onset_shift: percentile(shifts.clone(), 0.5),
-            p90_abs_onset_shift: percentile(shifts, 0.9),
+            median_abs_onset_shift: median(shifts.clone()),
+            p90_abs_onset_shift: quantile(shifts, 0.9),
         },
         note_stems,
     };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::nmf::{factorize, Divergence, Factorization, NmfParams};
+use crate::nmf::{factorize, Factorization, NmfParams};
 use crate::onsets::Flux;
 use crate::score::Score;
 use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
@@ -72,14 +72,8 @@ impl Config {
             per_instrument: false,
             templates: TemplateParams::default(),
             activations: ActivationParams::default(),
-            nmf: NmfParams {
-                divergence: Divergence::Euclidean,
-                iterations: 100,
-                stop_threshold: Some(0.001),
-                eps: f32::EPSILON as f64,
-                fixed_w: false,
-                normalize: true,
-            },
+            // libfmp's `nmf` as the notebook calls it (NmfParams' defaults).
+            nmf: NmfParams::default(),
             transcribe: TranscribeParams::default(),
             separate: SeparateParams::default(),
         };

@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use crate::onsets::{exclusive, peaks, Flux, OnsetParams};
 use crate::score::{pitch_name, Score};
+use crate::stats::median;
 use crate::templates::{pitch_frequency, Component, Kind};
 
 /// Parameters of the transcription from the novelty and the factorization.
@@ -218,25 +219,6 @@ impl Activations<'_> {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    }
-}
-
-/// A peak chosen for a note: time in seconds and novelty height.
-#[derive(Debug, Clone, Copy)]
-struct Choice {
-    time: f64,
-}
-
 /// A candidate onset of a note: a novelty peak, its height, and its prior-weighted score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Candidate {
@@ -312,29 +294,21 @@ fn choose_in_order(chain: &[usize], cands: &[Vec<Candidate>], gap: f64) -> Vec<O
     out
 }
 
-/// The best prior-weighted peak of `curve` (starting at frame `from`), among peaks later than
-/// `not_before` seconds; `None` when the window holds no peak.
-fn best_peak(
-    curve: &[f32],
-    from: usize,
-    flux: &Flux,
-    expected: f64,
-    sigma: f64,
-    not_before: f64,
-) -> Option<Choice> {
+/// The time of the best peak of `curve` (which starts at frame `from`), each peak weighted by
+/// the Gaussian prior exp(−d²/2σ²) around `expected`; `None` when the window holds no peak.
+fn best_peak(curve: &[f32], from: usize, flux: &Flux, expected: f64, sigma: f64) -> Option<f64> {
     peaks(curve)
         .into_iter()
         .map(|p| {
             let time = flux.onset_time(from as f64 + p.pos);
             let d = time - expected;
             (
-                Choice { time },
+                time,
                 p.height as f64 * (-d * d / (2.0 * sigma * sigma)).exp(),
             )
         })
-        .filter(|(c, _)| c.time >= not_before)
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
+        .map(|(time, _)| time)
 }
 
 /// Transcribes `score` against the novelty `flux` (and the short-window `fine` novelty that
@@ -364,15 +338,8 @@ pub fn transcribe(
                 .zip(&combs)
                 .filter_map(|(n, comb)| {
                     let (a, b) = window(n.onset);
-                    best_peak(
-                        &flux.novelty(comb, a, b),
-                        a,
-                        flux,
-                        n.onset,
-                        op.prior_sigma,
-                        f64::MIN,
-                    )
-                    .map(|c| c.time - n.onset)
+                    best_peak(&flux.novelty(comb, a, b), a, flux, n.onset, op.prior_sigma)
+                        .map(|t| t - n.onset)
                 })
                 .collect(),
         )
@@ -423,22 +390,22 @@ pub fn transcribe(
                         .sum()
                 })
                 .collect();
-            if let Some(common) = best_peak(&sum, a, flux, expected[i], op.prior_sigma, f64::MIN) {
+            if let Some(common) = best_peak(&sum, a, flux, expected[i], op.prior_sigma) {
                 for m in i..j {
                     let near: Vec<&mut Candidate> = cands[m]
                         .iter_mut()
-                        .filter(|c| (c.time - common.time).abs() <= CHORD_SPREAD)
+                        .filter(|c| (c.time - common).abs() <= CHORD_SPREAD)
                         .collect();
                     if near.is_empty() {
                         let (a_m, curve) = &curves[m];
                         let height = curve
-                            .get(flux.frame_at(common.time).saturating_sub(*a_m))
+                            .get(flux.frame_at(common).saturating_sub(*a_m))
                             .copied()
                             .unwrap_or(0.0);
                         cands[m].push(Candidate {
-                            time: common.time,
+                            time: common,
                             height,
-                            score: CHORD_BONUS * height as f64 * prior(common.time, expected[m]),
+                            score: CHORD_BONUS * height as f64 * prior(common, expected[m]),
                         });
                     } else {
                         for c in near {
@@ -471,8 +438,8 @@ pub fn transcribe(
             let a = fine.frame_at(onset[m] - op.refine_search);
             let b = fine.frame_at(onset[m] + op.refine_search) + 1;
             let curve = fine.novelty(&comb, a, b);
-            if let Some(c) = best_peak(&curve, a, fine, onset[m], op.refine_search, f64::MIN) {
-                onset[m] = c.time;
+            if let Some(c) = best_peak(&curve, a, fine, onset[m], op.refine_search) {
+                onset[m] = c;
             }
         }
     }

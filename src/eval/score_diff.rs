@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::score::{pitch_name, Score};
+use crate::stats::quantile;
 
 /// A score note the transcription judged not played.
 #[derive(Debug, Clone, Serialize)]
@@ -38,16 +39,6 @@ pub struct ScoreDiff {
     pub timing: Timing,
     /// Per instrument label: timing of its played notes.
     pub by_instrument: Vec<(String, Timing)>,
-}
-
-fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 fn timing(shifts: &[f64]) -> Timing {
