@@ -47,5 +47,19 @@ for name, n, T in (("two_2000", 2, 2000), ("three_8000", 3, 8000), ("four_22050"
     cases.append(dict(name=name, n=n, T=T, sdr=sdr.tolist(), sir=sir.tolist(), sar=sar.tolist(),
                       si_sdr=si))
     print(name, np.round(sdr, 2), np.round(sir, 2), np.round(sar, 2))
-json.dump(dict(mir_eval=mir_eval.__version__, cases=cases), open(os.path.join(out, "cases.json"), "w"),
+# Framewise: 2000-sample windows and hops over 9000 samples (4 windows), the first reference
+# silent in the second window (mir_eval gives NaN there, stored as null).
+n, T, W = 2, 9000, 2000
+refs = np.stack([source(T, 1), source(T, 3)])
+refs[0, 2000:4000] = 0
+ests = np.stack([refs[0] + 0.2 * refs[1] + 0.01 * rng.standard_normal(T),
+                 refs[1] + 0.1 * refs[0] + 0.01 * rng.standard_normal(T)])
+sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources_framewise(
+    refs, ests, window=W, hop=W, compute_permutation=False)
+nan = lambda a: [[None if np.isnan(x) else float(x) for x in row] for row in a]
+np.concatenate([refs.ravel(), ests.ravel()]).astype("<f8").tofile(os.path.join(out, "framewise.f64"))
+framewise = dict(name="framewise", n=n, T=T, window=W, hop=W, sdr=nan(sdr), sir=nan(sir), sar=nan(sar))
+print("framewise", np.round(sdr, 2))
+
+json.dump(dict(mir_eval=mir_eval.__version__, cases=cases, framewise=framewise), open(os.path.join(out, "cases.json"), "w"),
           indent=1)

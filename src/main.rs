@@ -149,6 +149,10 @@ enum EvalCommand {
         reference: PathBuf,
         /// Estimated stems: a folder or a comma-separated list in the references' order.
         estimate: PathBuf,
+        /// Also score windows of this many seconds (window = hop, as museval's 1 s) and report
+        /// each source's median over the windows where no source is silent.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "1")]
+        framewise: Option<f64>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -519,8 +523,10 @@ fn analyse_and_write(
 fn eval_stems(
     reference: &std::path::Path,
     estimate: &std::path::Path,
+    framewise: Option<f64>,
     json: bool,
 ) -> Result<(), Error> {
+    use scorenmf::eval::stems::{bss_eval_sources_framewise, median_over_windows};
     let refs = stem_files(reference)?;
     let ests = if estimate.is_dir() && reference.is_dir() {
         refs.iter()
@@ -562,6 +568,21 @@ fn eval_stems(
         s.resize(n, 0.0);
     }
     let scores = scorenmf::eval::stems::bss_eval_sources(&r, &e)?;
+    let windows = match framewise {
+        Some(sec) if sec > 0.0 && sec.is_finite() => {
+            let w = (sec * rate.unwrap_or(1) as f64).round() as usize;
+            Some(bss_eval_sources_framewise(&r, &e, w, w)?)
+        }
+        Some(sec) => {
+            return Err(Error::Param(format!(
+                "--framewise {sec}: need a positive duration"
+            )))
+        }
+        None => None,
+    };
+    let medians = windows
+        .as_ref()
+        .map(|w| median_over_windows(w, scores.len()));
     let names: Vec<String> = refs
         .iter()
         .map(|p| {
@@ -582,6 +603,11 @@ fn eval_stems(
             .collect();
         let out = serde_json::json!({
             "method": "bss_eval_sources v3 (mir_eval), 512-tap filters, no permutation",
+            "framewise": windows.as_ref().map(|w| serde_json::json!({
+                "seconds": framewise,
+                "windows": w,
+                "median": medians.as_ref().map(|m| names.iter().zip(m).map(|(n, s)| (n.clone(), serde_json::to_value(s).expect("serializable"))).collect::<serde_json::Map<_, _>>()),
+            })),
             "sources": per,
             "mean": { "sdr": mean(|s| s.sdr), "sir": mean(|s| s.sir), "sar": mean(|s| s.sar), "si_sdr": mean(|s| s.si_sdr) },
         });
@@ -617,6 +643,22 @@ fn eval_stems(
             mean(|s| s.sar),
             mean(|s| s.si_sdr)
         );
+        if let (Some(m), Some(sec)) = (&medians, framewise) {
+            outln!("\nmedian over {sec} s windows without a silent source");
+            for (name, s) in names.iter().zip(m) {
+                match s {
+                    Some(s) => outln!(
+                        "{:<24} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                        name,
+                        s.sdr,
+                        s.sir,
+                        s.sar,
+                        s.si_sdr
+                    ),
+                    None => outln!("{name:<24} no window without a silent source"),
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -627,8 +669,9 @@ fn eval(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
         EvalCommand::Stems {
             reference,
             estimate,
+            framewise,
             json,
-        } => return eval_stems(reference, estimate, *json),
+        } => return eval_stems(reference, estimate, *framewise, *json),
         EvalCommand::ScoreDiff {
             score,
             notes_json,

@@ -13,8 +13,10 @@
 //! SAR = 10 log₁₀ ‖s_target + e_spat + e_interf‖² / ‖e_artif‖²
 //! ```
 //!
-//! The Gram matrix of the delayed references and the correlations with the estimate are computed
-//! by FFT, as mir_eval does; the Gram matrix is factorized once for all estimates.
+//! The Gram matrix G of the delayed references and their correlations D with the estimate are
+//! computed by FFT, as mir_eval does; G is factorized once for all estimates, and the energies
+//! come from the filter coefficients c = G⁻¹D (‖Pŝ‖² = cᵀD) instead of from the filtered
+//! signals, which saves every convolution.
 
 use nalgebra::{DMatrix, DVector};
 use realfft::num_complex::Complex;
@@ -146,43 +148,20 @@ pub fn bss_eval_sources(
             let (i, a) = (row / flen, row % flen);
             corr[i][(len - a) % len]
         });
-        let project = |coef: &DVector<f64>, sources: &[usize]| -> Vec<f64> {
-            // Σ_i (C_i ∗ s_i), the first T + flen − 1 samples.
-            let mut acc = vec![Complex::new(0.0, 0.0); len / 2 + 1];
-            for (slot, &i) in sources.iter().enumerate() {
-                let c: Vec<f64> = (0..flen).map(|a| coef[slot * flen + a]).collect();
-                let cf = spectrum(&c);
-                for (x, (u, v)) in acc.iter_mut().zip(cf.iter().zip(&refs[i])) {
-                    *x += u * v;
-                }
-            }
-            acc[0].im = 0.0;
-            let last = acc.len() - 1;
-            acc[last].im = 0.0;
-            let mut out = inv.make_output_vec();
-            inv.process(&mut acc, &mut out)
-                .expect("sizes from the plan");
-            out.truncate(t + flen - 1);
-            out.iter_mut().for_each(|v| *v /= len as f64);
-            out
-        };
-        let all: Vec<usize> = (0..n).collect();
-        let proj_all = project(&solver_all.solve(&d), &all);
+        // The energies follow from the filter coefficients without building the projected
+        // signals: for c = G⁻¹D, ‖P ŝ‖² = cᵀD, and since P_j ŝ lies in the span of all the
+        // references, ⟨P_all ŝ, P_j ŝ⟩ = ‖P_j ŝ‖².
+        let energy: f64 = est.iter().map(|v| v * v).sum();
+        let p_all = solver_all.solve(&d).dot(&d);
         let gj = g.view((j * flen, j * flen), (flen, flen)).into_owned();
         let dj = d.rows(j * flen, flen).into_owned();
-        let proj_j = project(&Solver::new(gj).solve(&dj), &[j]);
-        let (mut s_filt, mut interf, mut artif, mut filt_interf) = (0.0, 0.0, 0.0, 0.0);
-        let mut noise = 0.0;
-        for k in 0..t + flen - 1 {
-            let x = est.get(k).copied().unwrap_or(0.0);
-            // s_target + e_spat = proj_j; e_interf = proj_all − proj_j; e_artif = ŝ − proj_all.
-            let (pf, pa) = (proj_j[k], proj_all[k]);
-            s_filt += pf * pf;
-            interf += (pa - pf).powi(2);
-            artif += (x - pa).powi(2);
-            filt_interf += pa * pa;
-            noise += (x - pf).powi(2);
-        }
+        let p_j = Solver::new(gj).solve(&dj).dot(&dj);
+        // s_target + e_spat = P_j ŝ; e_interf = P_all ŝ − P_j ŝ; e_artif = ŝ − P_all ŝ.
+        let s_filt = p_j;
+        let interf = (p_all - p_j).max(0.0);
+        let artif = (energy - p_all).max(0.0);
+        let noise = (energy - p_j).max(0.0);
+        let filt_interf = p_all;
         scores.push(SourceScores {
             sdr: db(s_filt, noise),
             sir: db(s_filt, interf),
@@ -191,6 +170,70 @@ pub fn bss_eval_sources(
         });
     }
     Ok(scores)
+}
+
+/// Scores of one window of [`bss_eval_sources_framewise`]: one per source, `None` where a
+/// reference or estimate is silent in the window (mir_eval's NaN).
+pub type WindowScores = Option<Vec<SourceScores>>;
+
+/// `mir_eval.separation.bss_eval_sources_framewise(window, hop, compute_permutation=False)`:
+/// [`bss_eval_sources`] on windows of `window` samples every `hop` samples (museval reports
+/// 1 s windows and hops, aggregated by the median). Fewer than two windows: the whole signal.
+pub fn bss_eval_sources_framewise(
+    references: &[Vec<f64>],
+    estimates: &[Vec<f64>],
+    window: usize,
+    hop: usize,
+) -> Result<Vec<WindowScores>> {
+    let t = references.first().map_or(0, Vec::len);
+    if window == 0 || hop == 0 {
+        return Err(Error::Param("window and hop must be positive".into()));
+    }
+    let n_win = (t + hop).saturating_sub(window) / hop;
+    if n_win < 2 {
+        return Ok(vec![Some(bss_eval_sources(references, estimates)?)]);
+    }
+    (0..n_win)
+        .map(|k| {
+            let cut = |set: &[Vec<f64>]| -> Vec<Vec<f64>> {
+                set.iter()
+                    .map(|s| s[k * hop..k * hop + window].to_vec())
+                    .collect()
+            };
+            let (r, e) = (cut(references), cut(estimates));
+            let silent = r.iter().chain(&e).any(|s| s.iter().all(|v| *v == 0.0));
+            if silent {
+                Ok(None)
+            } else {
+                bss_eval_sources(&r, &e).map(Some)
+            }
+        })
+        .collect()
+}
+
+/// The median over the windows that have scores, per source and metric (museval's
+/// aggregation); `None` when no window has.
+pub fn median_over_windows(
+    windows: &[WindowScores],
+    n_sources: usize,
+) -> Vec<Option<SourceScores>> {
+    (0..n_sources)
+        .map(|j| {
+            let scored: Vec<&SourceScores> = windows.iter().flatten().map(|w| &w[j]).collect();
+            if scored.is_empty() {
+                return None;
+            }
+            let med = |f: fn(&SourceScores) -> f64| {
+                crate::stats::median(scored.iter().map(|s| f(s)).collect())
+            };
+            Some(SourceScores {
+                sdr: med(|s| s.sdr),
+                sir: med(|s| s.sir),
+                sar: med(|s| s.sar),
+                si_sdr: med(|s| s.si_sdr),
+            })
+        })
+        .collect()
 }
 
 /// Solves G·c = d: Cholesky when G is positive definite (the usual case), else LU, else the
