@@ -42,7 +42,7 @@ struct Global {
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Print more detail (repeat for more).
+    /// Print more detail: the time each stage took.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
 }
@@ -447,12 +447,20 @@ fn analyse_and_write(
     if let Some(p) = stems.and_then(|s| s.mask_power) {
         config.separate.mask_power = p;
     }
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        if cli.global.verbose > 0 {
+            eprintln!("{:>8.3} s  {what}", clock.elapsed().as_secs_f64());
+        }
+    };
     let a = audio::read_audio(audio_path)?;
     let s = score::read_score(score_path)?;
     warn(&cli.global, &s.warnings);
+    lap("inputs read");
     let bar = progress_bar(&cli.global, config.nmf.iterations as u64, "NMF");
     let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
     bar.finish_and_clear();
+    lap("factorized and transcribed");
     let t = &out.transcription;
     let mut written = Vec::new();
     if let Some(st) = stems {
@@ -469,6 +477,7 @@ fn analyse_and_write(
             st.full_length,
             encoding,
         )?;
+        lap("stems written");
     }
     if write_notes {
         let note_stems: Vec<_> = written
@@ -477,6 +486,7 @@ fn analyse_and_write(
             .cloned()
             .collect();
         outputs::write_transcription(outdir, t, &s, &note_stems)?;
+        lap("notes written");
     }
     let f = &out.decomposition.factorization;
     let record = RunRecord {
