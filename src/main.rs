@@ -457,7 +457,12 @@ fn analyse_and_write(
     let s = score::read_score(score_path)?;
     warn(&cli.global, &s.warnings);
     lap("inputs read");
-    let bar = progress_bar(&cli.global, config.nmf.iterations as u64, "NMF");
+    let bar = progress_bar(
+        &cli.global,
+        config.nmf.iterations as u64,
+        "NMF",
+        "iterations",
+    );
     let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
     bar.finish_and_clear();
     lap("factorized and transcribed");
@@ -467,6 +472,11 @@ fn analyse_and_write(
         let encoding = st
             .wav_encoding
             .unwrap_or_else(|| audio::WavEncoding::like(&a.format));
+        let bar = progress_bar(&cli.global, 1, "stems", "steps");
+        let report = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        };
         written = pipeline::separate(
             outdir,
             &a,
@@ -476,7 +486,9 @@ fn analyse_and_write(
             &st.by,
             st.full_length,
             encoding,
+            &report,
         )?;
+        bar.finish_and_clear();
         lap("stems written");
     }
     if write_notes {
@@ -796,14 +808,16 @@ fn eval(cli: &Cli, cmd: &EvalCommand) -> Result<(), Error> {
 }
 
 /// A progress bar on stderr (hidden when quiet or when stderr is not a terminal).
-fn progress_bar(global: &Global, len: u64, what: &str) -> indicatif::ProgressBar {
+fn progress_bar(global: &Global, len: u64, what: &str, unit: &str) -> indicatif::ProgressBar {
     if global.quiet {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} iterations")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} {{bar:30}} {{pos}}/{{len}} {unit}"
+        ))
+        .expect("valid template"),
     );
     bar.set_message(what.to_string());
     bar

@@ -247,6 +247,7 @@ pub fn separate(
     by: &[crate::separate::By],
     full_length: bool,
     encoding: crate::audio::WavEncoding,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
     let d = &out.decomposition;
     let model = Model {
@@ -269,5 +270,6 @@ pub fn separate(
             full_length,
             encoding,
         },
+        progress,
     )
 }

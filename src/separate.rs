@@ -347,6 +347,20 @@ pub fn write_stems(
     let n_ch = req.audio.channels.len();
     let mut written = Vec::new();
     let mut stem_sum: Option<Vec<Vec<f32>>> = None;
+    let n_blocks = n_frames.div_ceil(BLOCK);
+    let total: usize = req
+        .by
+        .iter()
+        .map(|b| {
+            if *b == By::Note {
+                notes.len()
+            } else {
+                n_blocks
+            }
+        })
+        .sum::<usize>()
+        .max(1);
+    let mut done = 0;
     let write = |rel: String, channels: &[Vec<f32>]| -> Result<String> {
         crate::audio::write_wav(&outdir.join(&rel), channels, rate, req.encoding)?;
         Ok(rel)
@@ -398,6 +412,8 @@ pub fn write_stems(
                         group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
                     to_masks(&mut masks, req.params.mask_power);
                     let frames = native.frames_for(model, from, to);
+                    done += 1;
+                    progress(done, total);
                     for (g, mask) in masks.iter().enumerate() {
                         let (start, chans) = native.apply(model, mask, from, frames, false);
                         for (acc, c) in out[g].iter_mut().zip(&chans) {
@@ -443,6 +459,8 @@ pub fn write_stems(
                     }
                 }
                 for (id, n) in notes.iter().enumerate() {
+                    done += 1;
+                    progress(done, total);
                     let (first, last) = span[id];
                     if !req.onsets[id].is_finite() || first == usize::MAX {
                         continue;

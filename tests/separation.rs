@@ -60,6 +60,7 @@ fn check(audio: &Audio, score: &Score, name: &str) {
         &[By::Instrument, By::Pitch, By::Note],
         true,
         WavEncoding::Float32,
+        &|_, _| {},
     )
     .unwrap();
     let files = |kind: &str| -> Vec<PathBuf> {
