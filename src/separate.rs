@@ -333,11 +333,13 @@ pub struct StemRequest<'a> {
 }
 
 /// Masks the recording by each requested grouping and writes the stems under `outdir/stems/`,
-/// plus `stems/residual.wav` (the mixture minus the sum of the stems). Returns what was written.
+/// plus `stems/residual.wav` (the mixture minus the sum of the stems). `progress(done, total)`
+/// is called as the work advances. Returns what was written.
 pub fn write_stems(
     outdir: &std::path::Path,
     model: &Model,
     req: &StemRequest,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
     let native = NativeSpectra::new(model, req.audio)?;
     let owners = frame_owners(model, req.score, req.onsets, req.params.lead);
