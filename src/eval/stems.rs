@@ -19,6 +19,7 @@
 //! signals, which saves every convolution.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 use serde::Serialize;
@@ -116,12 +117,16 @@ pub fn bss_eval_sources(
         out.iter_mut().for_each(|v| *v /= len as f64);
         out
     };
-    let refs: Vec<Vec<Complex<f64>>> = references.iter().map(|s| spectrum(s)).collect();
+    let refs: Vec<Vec<Complex<f64>>> = references.par_iter().map(|s| spectrum(s)).collect();
     // G[(i, a), (j, b)] = ⟨s_i delayed by a, s_j delayed by b⟩ = r_ij[b − a].
     let mut g = DMatrix::<f64>::zeros(n * flen, n * flen);
-    for i in 0..n {
-        for j in i..n {
-            let r = correlate(&refs[i], &refs[j]);
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
+    let correlations: Vec<Vec<f64>> = pairs
+        .par_iter()
+        .map(|&(i, j)| correlate(&refs[i], &refs[j]))
+        .collect();
+    for (&(i, j), r) in pairs.iter().zip(&correlations) {
+        {
             let lag = |k: isize| {
                 if k >= 0 {
                     r[k as usize]
@@ -139,8 +144,7 @@ pub fn bss_eval_sources(
         }
     }
     let solver_all = Solver::new(g.clone());
-    let mut scores = Vec::with_capacity(n);
-    for (j, est) in estimates.iter().enumerate() {
+    let score = |j: usize, est: &Vec<f64>| -> SourceScores {
         let e = spectrum(est);
         // D[(i, a)] = ⟨s_i delayed by a, ŝ⟩.
         let corr: Vec<Vec<f64>> = refs.iter().map(|r| correlate(r, &e)).collect();
@@ -162,14 +166,18 @@ pub fn bss_eval_sources(
         let artif = (energy - p_all).max(0.0);
         let noise = (energy - p_j).max(0.0);
         let filt_interf = p_all;
-        scores.push(SourceScores {
+        SourceScores {
             sdr: db(s_filt, noise),
             sir: db(s_filt, interf),
             sar: db(filt_interf, artif),
             si_sdr: si_sdr(&references[j], est),
-        });
-    }
-    Ok(scores)
+        }
+    };
+    Ok(estimates
+        .par_iter()
+        .enumerate()
+        .map(|(j, est)| score(j, est))
+        .collect())
 }
 
 /// Scores of one window of [`bss_eval_sources_framewise`]: one per source, `None` where a
