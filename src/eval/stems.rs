@@ -14,9 +14,10 @@
 //! ```
 //!
 //! The Gram matrix G of the delayed references and their correlations D with the estimate are
-//! computed by FFT, as mir_eval does; G is factorized once for all estimates, and the energies
-//! come from the filter coefficients c = G⁻¹D (‖Pŝ‖² = cᵀD) instead of from the filtered
-//! signals, which saves every convolution.
+//! correlations at lags within ±511, computed by FFT block by block (mir_eval takes one FFT of
+//! the whole signal; the numbers are the same); G is factorized once for all estimates, and the
+//! energies come from the filter coefficients c = G⁻¹D (‖Pŝ‖² = cᵀD) instead of from the
+//! filtered signals, which saves every convolution.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -93,64 +94,32 @@ pub fn bss_eval_sources(
         }
     }
     let flen = FILTER_LEN;
-    let len = (t + flen - 1).next_power_of_two();
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fwd = planner.plan_fft_forward(len);
-    let inv = planner.plan_fft_inverse(len);
-    let spectrum = |x: &[f64]| -> Vec<Complex<f64>> {
-        let mut buf = vec![0.0; len];
-        buf[..x.len()].copy_from_slice(x);
-        let mut out = fwd.make_output_vec();
-        fwd.process(&mut buf, &mut out)
-            .expect("sizes from the plan");
-        out
-    };
-    // Real inverse of A · conj(B), unnormalized by realfft: divide by len.
-    let correlate = |a: &[Complex<f64>], b: &[Complex<f64>]| -> Vec<f64> {
-        let mut prod: Vec<Complex<f64>> = a.iter().zip(b).map(|(x, y)| x * y.conj()).collect();
-        prod[0].im = 0.0;
-        let last = prod.len() - 1;
-        prod[last].im = 0.0;
-        let mut out = inv.make_output_vec();
-        inv.process(&mut prod, &mut out)
-            .expect("sizes from the plan");
-        out.iter_mut().for_each(|v| *v /= len as f64);
-        out
-    };
-    let refs: Vec<Vec<Complex<f64>>> = references.par_iter().map(|s| spectrum(s)).collect();
+    // Every quantity is a correlation at lags within ±(flen − 1): ref × ref for G, ref × estimate
+    // for D.
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
+    let mut signals: Vec<&[f64]> = references.iter().map(Vec::as_slice).collect();
+    signals.extend(estimates.iter().map(Vec::as_slice));
+    let mut wanted: Vec<(usize, usize)> = pairs.clone();
+    wanted.extend((0..n).flat_map(|i| (0..n).map(move |j| (i, n + j))));
+    let corr = short_lag_correlations(&signals, &wanted, flen - 1);
+    let lag0 = flen - 1;
     // G[(i, a), (j, b)] = ⟨s_i delayed by a, s_j delayed by b⟩ = r_ij[b − a].
     let mut g = DMatrix::<f64>::zeros(n * flen, n * flen);
-    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
-    let correlations: Vec<Vec<f64>> = pairs
-        .par_iter()
-        .map(|&(i, j)| correlate(&refs[i], &refs[j]))
-        .collect();
-    for (&(i, j), r) in pairs.iter().zip(&correlations) {
-        {
-            let lag = |k: isize| {
-                if k >= 0 {
-                    r[k as usize]
-                } else {
-                    r[(len as isize + k) as usize]
-                }
-            };
-            for a in 0..flen {
-                for b in 0..flen {
-                    let v = lag(b as isize - a as isize);
-                    g[(i * flen + a, j * flen + b)] = v;
-                    g[(j * flen + b, i * flen + a)] = v;
-                }
+    for (r, &(i, j)) in corr.iter().zip(&pairs) {
+        for a in 0..flen {
+            for b in 0..flen {
+                let v = r[lag0 + b - a];
+                g[(i * flen + a, j * flen + b)] = v;
+                g[(j * flen + b, i * flen + a)] = v;
             }
         }
     }
     let solver_all = Solver::new(g.clone());
     let score = |j: usize, est: &Vec<f64>| -> SourceScores {
-        let e = spectrum(est);
-        // D[(i, a)] = ⟨s_i delayed by a, ŝ⟩.
-        let corr: Vec<Vec<f64>> = refs.iter().map(|r| correlate(r, &e)).collect();
+        // D[(i, a)] = ⟨s_i delayed by a, ŝ⟩ = r_{i,ŝ}[−a].
         let d = DVector::from_fn(n * flen, |row, _| {
             let (i, a) = (row / flen, row % flen);
-            corr[i][(len - a) % len]
+            corr[pairs.len() + i * n + j][lag0 - a]
         });
         // The energies follow from the filter coefficients without building the projected
         // signals: for c = G⁻¹D, ‖P ŝ‖² = cᵀD, and since P_j ŝ lies in the span of all the
@@ -178,6 +147,86 @@ pub fn bss_eval_sources(
         .enumerate()
         .map(|(j, est)| score(j, est))
         .collect())
+}
+
+/// c_xy[k] = Σ_t x[t + k]·y[t] for k = −L … L (returned at index k + L), for each wanted pair
+/// (x, y) of `signals` (equal lengths, zero outside). Computed block by block with FFTs of 8192
+/// samples (each block of y against the matching stretch of x widened by L on both sides), in
+/// parallel over the blocks: the same numbers as one FFT over the whole signal, in cache.
+fn short_lag_correlations(
+    signals: &[&[f64]],
+    wanted: &[(usize, usize)],
+    lags: usize,
+) -> Vec<Vec<f64>> {
+    let t = signals.first().map_or(0, |s| s.len());
+    let m = (4 * lags + 2).next_power_of_two().max(8192);
+    let block = m - 2 * lags;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(m);
+    let inv = planner.plan_fft_inverse(m);
+    let n_blocks = t.div_ceil(block);
+    let width = 2 * lags + 1;
+    let zero = || vec![vec![0.0f64; width]; wanted.len()];
+    (0..n_blocks)
+        .into_par_iter()
+        .fold(zero, |mut acc, b| {
+            let start = b * block;
+            let spectrum = |z: &[f64], from: isize, len: usize| {
+                let mut buf = vec![0.0; m];
+                for (k, v) in buf.iter_mut().take(len).enumerate() {
+                    let idx = from + k as isize;
+                    if idx >= 0 && (idx as usize) < z.len() {
+                        *v = z[idx as usize];
+                    }
+                }
+                let mut out = fwd.make_output_vec();
+                fwd.process(&mut buf, &mut out)
+                    .expect("sizes from the plan");
+                out
+            };
+            // Each signal's spectrum as x (widened) and as y (the block), where a pair needs it.
+            let wide: Vec<Option<Vec<Complex<f64>>>> = (0..signals.len())
+                .map(|z| {
+                    wanted.iter().any(|p| p.0 == z).then(|| {
+                        spectrum(signals[z], start as isize - lags as isize, block + 2 * lags)
+                    })
+                })
+                .collect();
+            let narrow: Vec<Option<Vec<Complex<f64>>>> = (0..signals.len())
+                .map(|z| {
+                    wanted
+                        .iter()
+                        .any(|p| p.1 == z)
+                        .then(|| spectrum(signals[z], start as isize, block))
+                })
+                .collect();
+            let mut out = inv.make_output_vec();
+            for (slot, &(x, y)) in wanted.iter().enumerate() {
+                let (xs, ys) = (
+                    wide[x].as_ref().expect("computed above"),
+                    narrow[y].as_ref().expect("computed above"),
+                );
+                let mut prod: Vec<Complex<f64>> =
+                    xs.iter().zip(ys).map(|(a, c)| a * c.conj()).collect();
+                prod[0].im = 0.0;
+                let last = prod.len() - 1;
+                prod[last].im = 0.0;
+                inv.process(&mut prod, &mut out)
+                    .expect("sizes from the plan");
+                for (a, v) in acc[slot].iter_mut().zip(&out[..width]) {
+                    *a += v / m as f64;
+                }
+            }
+            acc
+        })
+        .reduce(zero, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                for (u, v) in x.iter_mut().zip(y) {
+                    *u += v;
+                }
+            }
+            a
+        })
 }
 
 /// Scores of one window of [`bss_eval_sources_framewise`]: one per source, `None` where a
