@@ -81,8 +81,6 @@ pub struct Flux {
     pub freq_res: f64,
     /// `data[n * n_bins + k]` = Δ(n, k); frame 0 is all zero.
     data: Vec<f32>,
-    /// `level[n * n_bins + k]` = Y(n, k), kept for the evidence of a note's sustained energy.
-    level: Vec<f32>,
 }
 
 /// One band of a comb: bins [lo, hi] with a weight.
@@ -105,17 +103,23 @@ impl Flux {
     ) -> crate::Result<Flux> {
         let spec = Stft::new(geometry)?.forward(x);
         let gamma = p.gamma as f32;
-        let level: Vec<f32> = spec
+        // Y, then Δ in place: from the last frame back, so each difference reads the
+        // previous frame's Y before it is overwritten.
+        let mut data: Vec<f32> = spec
             .data
             .iter()
             .map(|c| (1.0 + gamma * c.norm()).ln())
             .collect();
         let nb = spec.n_bins;
-        let mut data = vec![0.0f32; level.len()];
-        for n in 1..spec.n_frames {
-            for k in 0..nb {
-                data[n * nb + k] = (level[n * nb + k] - level[(n - 1) * nb + k]).max(0.0);
+        for n in (1..spec.n_frames).rev() {
+            let (before, here) = data.split_at_mut(n * nb);
+            let prev = &before[(n - 1) * nb..];
+            for (y, p) in here[..nb].iter_mut().zip(prev) {
+                *y = (*y - p).max(0.0);
             }
+        }
+        if let Some(first) = data.get_mut(..nb) {
+            first.fill(0.0);
         }
         Ok(Flux {
             n_bins: nb,
@@ -123,7 +127,6 @@ impl Flux {
             frame_time: geometry.hop as f64 / sample_rate as f64,
             freq_res: sample_rate as f64 / geometry.n_fft as f64,
             data,
-            level,
         })
     }
 
@@ -155,17 +158,13 @@ impl Flux {
     /// Δ_comb(n) for frames n in `from..to`.
     pub fn novelty(&self, comb: &[Band], from: usize, to: usize) -> Vec<f32> {
         (from..to.min(self.n_frames))
-            .map(|n| self.sum(&self.data, comb, n))
+            .map(|n| self.sum(comb, n))
             .collect()
     }
 
-    /// Σ weight · Y(n, k) over the comb: the comb's log-energy in frame n.
-    pub fn comb_level(&self, comb: &[Band], n: usize) -> f32 {
-        self.sum(&self.level, comb, n.min(self.n_frames - 1))
-    }
-
-    fn sum(&self, m: &[f32], comb: &[Band], n: usize) -> f32 {
-        let row = &m[n * self.n_bins..(n + 1) * self.n_bins];
+    /// Σ over the comb of weight × the band's mean Δ in frame n.
+    fn sum(&self, comb: &[Band], n: usize) -> f32 {
+        let row = &self.data[n * self.n_bins..(n + 1) * self.n_bins];
         comb.iter()
             .map(|b| b.weight * row[b.lo..=b.hi].iter().sum::<f32>() / (b.hi - b.lo + 1) as f32)
             .sum()

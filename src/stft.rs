@@ -79,11 +79,6 @@ impl Spectrogram {
     pub fn frame(&self, n: usize) -> &[Complex<f32>] {
         &self.data[n * self.n_bins..(n + 1) * self.n_bins]
     }
-
-    /// |X(k, n)|, frame by frame like `data`.
-    pub fn magnitudes(&self) -> Vec<f32> {
-        self.data.iter().map(|c| c.norm()).collect()
-    }
 }
 
 /// A planned STFT of fixed geometry: build once, transform many signals.
