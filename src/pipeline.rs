@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::nmf::{factorize, Factorization, NmfParams};
+use crate::nmf::{factorize, Factorization, NmfParams, Precision};
 use crate::onsets::Flux;
 use crate::score::Score;
 use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
@@ -72,8 +72,12 @@ impl Config {
             per_instrument: false,
             templates: TemplateParams::default(),
             activations: ActivationParams::default(),
-            // libfmp's `nmf` as the notebook calls it (NmfParams' defaults).
-            nmf: NmfParams::default(),
+            // libfmp's `nmf` as the notebook calls it, in f64 like numpy (single precision
+            // differs from the reference by ~4e-5, double by ~3e-14: tests/nmf_parity.rs).
+            nmf: NmfParams {
+                precision: Precision::Double,
+                ..NmfParams::default()
+            },
             transcribe: TranscribeParams::default(),
             separate: SeparateParams::default(),
         };
@@ -84,6 +88,7 @@ impl Config {
                     n_fft: 2048,
                     hop: 512,
                 },
+                nmf: NmfParams::default(),
                 // Measured on rendered two-hand and four-voice mixtures: p = 2 gains 0.5–0.7 dB
                 // SDR over the notebook's p = 1 (README, separation table).
                 separate: SeparateParams {
@@ -135,21 +140,21 @@ pub struct Decomposition {
     /// Complex STFT of the analysis signal.
     pub spec: Spectrogram,
     /// V, K × N.
-    pub v: DMatrix<f64>,
+    pub v: DMatrix<f32>,
     pub w0: DMatrix<f64>,
     pub h0: DMatrix<f64>,
     pub factorization: Factorization,
 }
 
-/// V from a spectrogram: |X| or log(1 + γ|X|) (computed in f32, as numpy does on librosa's
-/// float32 STFT, then widened).
-pub fn magnitude(spec: &Spectrogram, kind: Magnitude, gamma: f64) -> DMatrix<f64> {
+/// V from a spectrogram: |X| or log(1 + γ|X|), in f32 as numpy computes it on librosa's
+/// float32 STFT.
+pub fn magnitude(spec: &Spectrogram, kind: Magnitude, gamma: f64) -> DMatrix<f32> {
     let g = gamma as f32;
     DMatrix::from_fn(spec.n_bins, spec.n_frames, |k, n| {
         let m = spec.frame(n)[k].norm();
         match kind {
-            Magnitude::Linear => m as f64,
-            Magnitude::Log => (1.0f32 + g * m).ln() as f64,
+            Magnitude::Linear => m,
+            Magnitude::Log => (1.0f32 + g * m).ln(),
         }
     })
 }

@@ -133,9 +133,9 @@ pub struct Transcription {
 pub struct Activations<'a> {
     pub components: &'a [Component],
     /// V, K × N.
-    pub v: &'a DMatrix<f64>,
+    pub v: &'a DMatrix<f32>,
     /// |X|, K × N: the linear magnitude the separated energy of a note is measured on.
-    pub magnitude: &'a DMatrix<f64>,
+    pub magnitude: &'a DMatrix<f32>,
     /// W, K × R.
     pub w: &'a DMatrix<f64>,
     /// H, R × N.
@@ -173,7 +173,7 @@ impl Activations<'_> {
         if !active.contains(&row) {
             return 0.0;
         }
-        let v = self.v.columns(a, frames).into_owned();
+        let v = self.v.columns(a, frames).map(|x| x as f64);
         let energy = v.norm_squared().max(1e-300);
         let fit = |rows: &[usize]| {
             let w = DMatrix::from_fn(self.w.nrows(), rows.len(), |k, j| self.w[(k, rows[j])]);
@@ -201,7 +201,7 @@ impl Activations<'_> {
             for k in 0..self.w.nrows() {
                 let part = self.w[(k, row)] * hn;
                 if part > 0.0 {
-                    let m = part / total[k].max(1e-300) * self.magnitude[(k, n)];
+                    let m = part / total[k].max(1e-300) * self.magnitude[(k, n)] as f64;
                     sum += m * m;
                 }
             }

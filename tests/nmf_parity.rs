@@ -6,7 +6,7 @@ use std::path::Path;
 use nalgebra::DMatrix;
 use scorenmf::activations::{init_activations, ActivationParams};
 use scorenmf::audio::read_audio;
-use scorenmf::nmf::{factorize, Divergence, NmfParams};
+use scorenmf::nmf::{factorize, Divergence, NmfParams, Precision};
 use scorenmf::score::read_score;
 use scorenmf::stft::{Stft, StftParams};
 use scorenmf::templates::{components, init_templates, TemplateParams};
@@ -50,6 +50,8 @@ fn fmp_params() -> NmfParams {
         eps: f32::EPSILON as f64,
         fixed_w: false,
         normalize: true,
+        precision: Precision::Double,
+        ..NmfParams::default()
     }
 }
 
@@ -58,7 +60,7 @@ fn nmf_matches_libfmp_on_the_reference_inputs() {
     let v = read_matrix("V.csv", true);
     let w0 = read_matrix("W0.csv", false);
     let h0 = read_matrix("H0.csv", false);
-    let f = factorize(&v, w0, h0, &fmp_params(), |_| {}).unwrap();
+    let f = factorize(&v.map(|x| x as f32), w0, h0, &fmp_params(), |_| {}).unwrap();
     assert_eq!(f.iterations, 100);
     let (w_ref, h_ref) = (read_matrix("W.csv", false), read_matrix("H.csv", false));
     let dw = rel_max_diff(&f.w, &w_ref);
@@ -116,4 +118,30 @@ fn our_v_w0_h0_match_the_reference() {
         &ActivationParams::default(),
     );
     assert_eq!(h0, read_matrix("H0.csv", false));
+}
+
+/// Single precision (the default preset's) against the same reference: the error it costs.
+#[test]
+fn single_precision_stays_close_to_libfmp() {
+    let v = read_matrix("V.csv", true).map(|x| x as f32);
+    let p = NmfParams {
+        precision: Precision::Single,
+        ..fmp_params()
+    };
+    let f = factorize(
+        &v,
+        read_matrix("W0.csv", false),
+        read_matrix("H0.csv", false),
+        &p,
+        |_| {},
+    )
+    .unwrap();
+    let dw = rel_max_diff(&f.w, &read_matrix("W.csv", false));
+    let dh = rel_max_diff(&f.h, &read_matrix("H.csv", false));
+    println!(
+        "single precision: W {dw:.2e}, H {dh:.2e}, {} iterations",
+        f.iterations
+    );
+    // Measured: W 3.6e-5, H 2.0e-5.
+    assert!(dw < 1e-4 && dh < 1e-4, "W {dw:.2e}, H {dh:.2e}");
 }
