@@ -30,6 +30,7 @@ pub mod nmf;
 pub mod onsets;
 pub mod outputs;
 pub mod pipeline;
+pub mod profile;
 pub mod score;
 pub mod separate;
 pub mod stats;

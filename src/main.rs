@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use scorenmf::nmf::Divergence;
 use scorenmf::outputs::{self, InputFile, RunRecord};
 use scorenmf::pipeline::{self, Config, Magnitude, Preset};
-use scorenmf::{audio, inspect, score, Error};
+use scorenmf::{audio, inspect, profile, score, Error};
 
 /// Prints to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
 macro_rules! out {
@@ -45,6 +45,13 @@ struct Global {
     /// Print more detail: the time each stage took.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
+    /// Worker threads (0: one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
+    /// Write each stage's wall time and peak memory (RSS), and the NMF's size and speed, to this
+    /// JSON file (`transcribe`, `separate`, `run`).
+    #[arg(long, global = true, value_name = "FILE")]
+    profile: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -379,6 +386,15 @@ impl Params {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.global.threads > 0 {
+        // Fails only if the pool already exists, which it cannot this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(cli.global.threads)
+            .build_global();
+    }
+    if cli.global.profile.is_some() {
+        scorenmf::profile::enable();
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -453,8 +469,10 @@ fn analyse_and_write(
             eprintln!("{:>8.3} s  {what}", clock.elapsed().as_secs_f64());
         }
     };
+    let stage = profile::stage("decode");
     let a = audio::read_audio(audio_path)?;
     let s = score::read_score(score_path)?;
+    drop(stage);
     warn(&cli.global, &s.warnings);
     lap("inputs read");
     let bar = progress_bar(
@@ -497,6 +515,7 @@ fn analyse_and_write(
             .filter(|w| w.kind == "note")
             .cloned()
             .collect();
+        let _stage = profile::stage("write notes");
         outputs::write_transcription(outdir, t, &s, &note_stems)?;
         lap("notes written");
     }
@@ -525,6 +544,26 @@ fn analyse_and_write(
         }),
     };
     outputs::write_json(&outdir.join("run.json"), &record)?;
+    if let Some(path) = &cli.global.profile {
+        let v = &out.decomposition.v;
+        let profile = serde_json::json!({
+            "command": command,
+            "threads": rayon::current_num_threads(),
+            "stages": profile::stages(),
+            "process_peak_rss": profile::process_peak_rss(),
+            "nmf": {
+                "k": v.nrows(),
+                "r": f.w.ncols(),
+                "n": v.ncols(),
+                "iterations": f.iterations,
+                "active_entries": f.active_entries,
+                "precision": config.nmf.precision,
+                "divergence": config.nmf.divergence,
+                "tile": config.nmf.tile,
+            },
+        });
+        outputs::write_json(path, &profile)?;
+    }
     if !cli.global.quiet {
         let stem_note = if written.is_empty() {
             String::new()

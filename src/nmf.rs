@@ -59,7 +59,7 @@ pub enum Divergence {
 }
 
 /// The floating-point type of the factorization's arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `f32`: twice the GEMM throughput and half the memory of `f64`.

@@ -71,63 +71,26 @@ impl Default for OnsetParams {
     }
 }
 
-/// The half-wave rectified log-magnitude increase Δ(n, k) of a signal, frame by frame.
-pub struct Flux {
+/// The frame grid of a novelty: frame count and spacing, bins and their spacing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
     pub n_bins: usize,
     pub n_frames: usize,
     /// Seconds between frames.
     pub frame_time: f64,
     /// Hz between bins.
     pub freq_res: f64,
-    /// `data[n * n_bins + k]` = Δ(n, k); frame 0 is all zero.
-    data: Vec<f32>,
 }
 
-/// One band of a comb: bins [lo, hi] with a weight.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Band {
-    pub lo: usize,
-    pub hi: usize,
-    pub weight: f32,
-    /// The partial's centre frequency in Hz.
-    pub freq: f64,
-}
-
-impl Flux {
-    /// Computes Y and Δ of `x` (sampled at `sample_rate`) on the STFT `geometry`.
-    pub fn new(
-        x: &[f32],
-        sample_rate: u32,
-        geometry: StftParams,
-        p: &OnsetParams,
-    ) -> crate::Result<Flux> {
-        let spec = Stft::new(geometry)?.forward(x);
-        let gamma = p.gamma as f32;
-        // Y, then Δ in place: from the last frame back, so each difference reads the
-        // previous frame's Y before it is overwritten.
-        let mut data: Vec<f32> = spec
-            .data
-            .iter()
-            .map(|c| (1.0 + gamma * c.norm()).ln())
-            .collect();
-        let nb = spec.n_bins;
-        for n in (1..spec.n_frames).rev() {
-            let (before, here) = data.split_at_mut(n * nb);
-            let prev = &before[(n - 1) * nb..];
-            for (y, p) in here[..nb].iter_mut().zip(prev) {
-                *y = (*y - p).max(0.0);
-            }
-        }
-        if let Some(first) = data.get_mut(..nb) {
-            first.fill(0.0);
-        }
-        Ok(Flux {
-            n_bins: nb,
-            n_frames: spec.n_frames,
+impl Grid {
+    /// The grid of the STFT `geometry` of `len` samples at `sample_rate`.
+    pub fn new(len: usize, sample_rate: u32, geometry: StftParams) -> Grid {
+        Grid {
+            n_bins: geometry.n_bins(),
+            n_frames: geometry.n_frames(len),
             frame_time: geometry.hop as f64 / sample_rate as f64,
             freq_res: sample_rate as f64 / geometry.n_fft as f64,
-            data,
-        })
+        }
     }
 
     /// The comb of `pitch`: partials 1..=`partials` below Nyquist, bands of ±`band` relative
@@ -155,21 +118,6 @@ impl Flux {
             .collect()
     }
 
-    /// Δ_comb(n) for frames n in `from..to`.
-    pub fn novelty(&self, comb: &[Band], from: usize, to: usize) -> Vec<f32> {
-        (from..to.min(self.n_frames))
-            .map(|n| self.sum(comb, n))
-            .collect()
-    }
-
-    /// Σ over the comb of weight × the band's mean Δ in frame n.
-    fn sum(&self, comb: &[Band], n: usize) -> f32 {
-        let row = &self.data[n * self.n_bins..(n + 1) * self.n_bins];
-        comb.iter()
-            .map(|b| b.weight * row[b.lo..=b.hi].iter().sum::<f32>() / (b.hi - b.lo + 1) as f32)
-            .sum()
-    }
-
     /// The time of a novelty peak at (fractional) frame `pos`. Δ(n) is the rise from frame
     /// n − 1 to frame n (centred at (n − 1)·hop and n·hop), so it is placed half a hop back.
     pub fn onset_time(&self, pos: f64) -> f64 {
@@ -177,18 +125,216 @@ impl Flux {
     }
 
     /// The frame whose novelty describes an onset at time `t` (the inverse of
-    /// [`Flux::onset_time`]), clipped to the frames.
+    /// [`Grid::onset_time`]), clipped to the frames.
     pub fn frame_at(&self, t: f64) -> usize {
         ((t / self.frame_time + 0.5).round().max(0.0) as usize).min(self.n_frames.saturating_sub(1))
     }
 }
 
-/// Keeps the bands of `comb` whose partial lies farther than `tol` (relative) from every
-/// frequency in `others`.
-pub fn exclusive(comb: &[Band], others: &[f64], tol: f64) -> Vec<Band> {
+/// Weight × mean of Δ over each band of `comb`, for the frame `delta`.
+fn band_values<'a>(comb: &'a [Band], delta: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
     comb.iter()
-        .filter(|b| others.iter().all(|&f| (f - b.freq).abs() > tol * b.freq))
-        .copied()
+        .map(|b| b.weight * delta[b.lo..=b.hi].iter().sum::<f32>() / (b.hi - b.lo + 1) as f32)
+}
+
+/// The half-wave rectified log-magnitude increase Δ(n, k) of a whole signal, frame by frame
+/// (K × N floats: for short signals and the optional refinement; the transcription of a long
+/// recording uses a [`NoveltyBank`]).
+pub struct Flux {
+    pub grid: Grid,
+    /// `data[n * n_bins + k]` = Δ(n, k); frame 0 is all zero.
+    data: Vec<f32>,
+}
+
+/// One band of a comb: bins [lo, hi] with a weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    pub lo: usize,
+    pub hi: usize,
+    pub weight: f32,
+    /// The partial's centre frequency in Hz.
+    pub freq: f64,
+}
+
+/// Y = log(1 + γ|X|) of the frames of `spec`, bins below `n_bins` only, then Δ in place (from
+/// the last frame back, so each difference reads the previous frame's Y before it is
+/// overwritten); the first frame of `spec` only serves as the previous of the second and is
+/// dropped unless `first_is_zero`, in which case it is kept as an all-zero Δ (frame 0 of a
+/// signal).
+fn log_flux(spec: &crate::stft::Spectrogram, gamma: f32, n_bins: usize, first_is_zero: bool) -> Vec<f32> {
+    let mut data: Vec<f32> = (0..spec.n_frames)
+        .flat_map(|n| spec.frame(n)[..n_bins].iter().map(|c| (1.0 + gamma * c.norm()).ln()))
+        .collect::<Vec<f32>>();
+    for n in (1..spec.n_frames).rev() {
+        let (before, here) = data.split_at_mut(n * n_bins);
+        let prev = &before[(n - 1) * n_bins..];
+        for (y, p) in here[..n_bins].iter_mut().zip(prev) {
+            *y = (*y - p).max(0.0);
+        }
+    }
+    if first_is_zero {
+        if let Some(first) = data.get_mut(..n_bins) {
+            first.fill(0.0);
+        }
+    } else {
+        data.drain(..n_bins.min(data.len()));
+    }
+    data
+}
+
+impl Flux {
+    /// Computes Y and Δ of `x` (sampled at `sample_rate`) on the STFT `geometry`.
+    pub fn new(
+        x: &[f32],
+        sample_rate: u32,
+        geometry: StftParams,
+        p: &OnsetParams,
+    ) -> crate::Result<Flux> {
+        let spec = Stft::new(geometry)?.forward(x);
+        let grid = Grid::new(x.len(), sample_rate, geometry);
+        let data = log_flux(&spec, p.gamma as f32, grid.n_bins, true);
+        Ok(Flux { grid, data })
+    }
+
+    /// Δ_comb(n) for frames n in `from..to`.
+    pub fn novelty(&self, comb: &[Band], from: usize, to: usize) -> Vec<f32> {
+        let nb = self.grid.n_bins;
+        (from..to.min(self.grid.n_frames))
+            .map(|n| band_values(comb, &self.data[n * nb..(n + 1) * nb]).sum())
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Flux {
+    type Target = Grid;
+    fn deref(&self) -> &Grid {
+        &self.grid
+    }
+}
+
+/// The comb novelty of a list of requests (a comb and a window of frames each: one per score
+/// note), computed block by block over the signal without ever holding the whole Δ: its memory
+/// follows the number of requests, not the length of the recording, and blocks run in parallel.
+pub struct NoveltyBank {
+    pub grid: Grid,
+    combs: Vec<Vec<Band>>,
+    /// Frames `windows[i].0..windows[i].1` of request i.
+    windows: Vec<(usize, usize)>,
+    /// Request i: weight × band mean of Δ, frame by frame (window length × bands).
+    values: Vec<Vec<f32>>,
+}
+
+/// Frames per block of the bank's computation.
+const BANK_BLOCK: usize = 1024;
+
+impl NoveltyBank {
+    /// Computes the requests (comb, first frame, end frame) on `x`; `grid` must be
+    /// `Grid::new(x.len(), sample_rate, geometry)` (the combs were made on it).
+    pub fn new(
+        x: &[f32],
+        grid: Grid,
+        geometry: StftParams,
+        p: &OnsetParams,
+        requests: Vec<(Vec<Band>, usize, usize)>,
+    ) -> crate::Result<NoveltyBank> {
+        use rayon::prelude::*;
+        let stft = Stft::new(geometry)?;
+        let n = grid.n_frames;
+        let windows: Vec<(usize, usize)> =
+            requests.iter().map(|r| (r.1.min(n), r.2.min(n).max(r.1.min(n)))).collect();
+        let combs: Vec<Vec<Band>> = requests.into_iter().map(|r| r.0).collect();
+        let top = combs.iter().flatten().map(|b| b.hi + 1).max().unwrap_or(0);
+        // Requests ordered by their first frame, for finding those that meet a block.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| windows[i].0);
+        let longest = windows.iter().map(|w| w.1 - w.0).max().unwrap_or(0);
+        let blocks: Vec<Vec<(usize, usize, Vec<f32>)>> = (0..n.div_ceil(BANK_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (c0, c1) = (b * BANK_BLOCK, ((b + 1) * BANK_BLOCK).min(n));
+                // Requests with first < c1 and end > c0: first lies in (c0 − longest, c1).
+                let lo = order.partition_point(|&i| windows[i].0 + longest <= c0);
+                let hi = order.partition_point(|&i| windows[i].0 < c1);
+                let meet: Vec<usize> = order[lo..hi]
+                    .iter()
+                    .copied()
+                    .filter(|&i| windows[i].1 > c0)
+                    .collect();
+                if meet.is_empty() || top == 0 {
+                    return Vec::new();
+                }
+                let spec = stft.forward_range(x, c0.saturating_sub(1), c1);
+                let delta = log_flux(&spec, p.gamma as f32, top, c0 == 0);
+                meet.into_iter()
+                    .map(|i| {
+                        let (a, e) = (windows[i].0.max(c0), windows[i].1.min(c1));
+                        let mut v = Vec::with_capacity((e - a) * combs[i].len());
+                        for f in a..e {
+                            let d = &delta[(f - c0) * top..(f - c0 + 1) * top];
+                            v.extend(band_values(&combs[i], d));
+                        }
+                        (i, a, v)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut values: Vec<Vec<f32>> = windows
+            .iter()
+            .zip(&combs)
+            .map(|(w, c)| Vec::with_capacity((w.1 - w.0) * c.len()))
+            .collect();
+        // Blocks in time order append each request's frames in order.
+        for block in blocks {
+            for (i, a, v) in block {
+                debug_assert_eq!(values[i].len(), (a - windows[i].0) * combs[i].len());
+                values[i].extend_from_slice(&v);
+            }
+        }
+        Ok(NoveltyBank {
+            grid,
+            combs,
+            windows,
+            values,
+        })
+    }
+
+    /// The comb of request `i`.
+    pub fn comb(&self, i: usize) -> &[Band] {
+        &self.combs[i]
+    }
+
+    /// Δ_comb(n) of request `i` for frames n in `from..to`, over the bands `bands` (indices into
+    /// its comb; `None`: all). Frames outside the request's window count 0.
+    pub fn novelty(&self, i: usize, bands: Option<&[usize]>, from: usize, to: usize) -> Vec<f32> {
+        let (a, e) = self.windows[i];
+        let nb = self.combs[i].len();
+        (from..to.min(self.grid.n_frames))
+            .map(|f| {
+                if f < a || f >= e {
+                    return 0.0;
+                }
+                let row = &self.values[i][(f - a) * nb..(f - a + 1) * nb];
+                match bands {
+                    None => row.iter().sum(),
+                    Some(idx) => idx.iter().map(|&j| row[j]).sum(),
+                }
+            })
+            .collect()
+    }
+}
+
+impl std::ops::Deref for NoveltyBank {
+    type Target = Grid;
+    fn deref(&self) -> &Grid {
+        &self.grid
+    }
+}
+
+/// The indices of the bands of `comb` whose partial lies farther than `tol` (relative) from
+/// every frequency in `others`.
+pub fn exclusive(comb: &[Band], others: &[f64], tol: f64) -> Vec<usize> {
+    (0..comb.len())
+        .filter(|&i| others.iter().all(|&f| (f - comb[i].freq).abs() > tol * comb[i].freq))
         .collect()
 }
 
@@ -280,6 +426,42 @@ mod tests {
     }
 
     #[test]
+    fn the_bank_gives_the_whole_flux_novelty_in_each_window() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let sr = 22050;
+        // Noise bursts, so every band moves; long enough for several bank blocks.
+        let x: Vec<f32> = (0..sr as usize * 30)
+            .map(|i| if (i / 3000) % 3 == 0 { rng.random::<f32>() - 0.5 } else { 0.0 })
+            .collect();
+        let p = OnsetParams::default();
+        let flux = Flux::new(&x, sr, p.stft, &p).unwrap();
+        let n = flux.n_frames;
+        let windows = [(0, 40), (1000, 1100), (1020, 1030), (2040, 2100), (n - 30, n + 50)];
+        let requests: Vec<_> = windows
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| (flux.comb(50 + 5 * i as u8, 440.0, &p), a, b))
+            .collect();
+        let bank = NoveltyBank::new(&x, flux.grid, p.stft, &p, requests.clone()).unwrap();
+        for (i, (comb, a, b)) in requests.iter().enumerate() {
+            let whole = flux.novelty(comb, *a, *b);
+            let got = bank.novelty(i, None, *a, *b);
+            assert_eq!(whole.len(), got.len());
+            for (u, v) in whole.iter().zip(&got) {
+                assert!((u - v).abs() <= 1e-5 * u.abs().max(1.0), "request {i}: {u} vs {v}");
+            }
+            assert!(whole.iter().any(|&u| u > 0.0));
+            let some = [0usize, 2];
+            let part = bank.novelty(i, Some(&some), *a, *b);
+            let sub: Vec<Band> = some.iter().map(|&j| comb[j]).collect();
+            assert_eq!(part.len(), flux.novelty(&sub, *a, *b).len());
+        }
+        // Outside its window a request reads 0.
+        assert_eq!(bank.novelty(1, None, 990, 1000), vec![0.0; 10]);
+    }
+
+    #[test]
     fn exclusive_drops_colliding_partials() {
         let comb = [
             Band {
@@ -296,7 +478,6 @@ mod tests {
             },
         ];
         let kept = exclusive(&comb, &[201.0, 400.0], 0.02);
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].freq, 100.0);
+        assert_eq!(kept, vec![0]);
     }
 }

@@ -10,12 +10,13 @@ use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
 use crate::nmf::{factorize, Factorization, NmfParams, Precision};
-use crate::onsets::Flux;
+use crate::onsets::{Flux, Grid, NoveltyBank};
+use crate::profile;
 use crate::score::Score;
 use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
 use crate::stft::{Spectrogram, Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
-use crate::transcribe::{transcribe, Activations, TranscribeParams, Transcription};
+use crate::transcribe::{novelty_requests, transcribe, Activations, TranscribeParams, Transcription};
 
 /// How the NMF's input V is made from the STFT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -166,13 +167,19 @@ pub fn decompose(
     c: &Config,
     progress: impl FnMut(usize),
 ) -> Result<Decomposition> {
+    let stage = profile::stage("stft");
     let spec = Stft::new(c.stft)?.forward(x);
     let v = magnitude(&spec, c.magnitude, c.gamma);
+    drop(stage);
+    let stage = profile::stage("templates and activations");
     let comps = components(score, c.per_instrument);
     let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
     let w0 = init_templates(&comps, spec.n_bins, freq_res, &c.templates);
     let h0 = init_activations(&comps, score, spec.n_frames, c.frame_time(), &c.activations);
+    drop(stage);
+    let stage = profile::stage("nmf");
     let factorization = factorize(&v, w0.clone(), h0.clone(), &c.nmf, progress)?;
+    drop(stage);
     Ok(Decomposition {
         components: comps,
         spec,
@@ -197,10 +204,15 @@ pub fn run_transcription(
     progress: impl FnMut(usize),
 ) -> Result<TranscribeOutput> {
     c.validate()?;
+    let stage = profile::stage("resample");
     let x = audio.analysis_signal(c.sample_rate)?;
+    drop(stage);
     let decomposition = decompose(&x, score, c, progress)?;
+    let _stage = profile::stage("transcription");
     let op = &c.transcribe.onset;
-    let flux = Flux::new(&x, c.sample_rate, op.stft, op)?;
+    let grid = Grid::new(x.len(), c.sample_rate, op.stft);
+    let requests = novelty_requests(score, &grid, op, c.templates.a4);
+    let flux = NoveltyBank::new(&x, grid, op.stft, op, requests)?;
     let fine = op
         .refine
         .map(|g| Flux::new(&x, c.sample_rate, g, op))
@@ -254,6 +266,7 @@ pub fn separate(
     encoding: crate::audio::WavEncoding,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
+    let _stage = profile::stage("stems");
     let d = &out.decomposition;
     let model = Model {
         components: &d.components,

@@ -110,17 +110,40 @@ impl Stft {
         self.params
     }
 
-    /// The STFT of `x` (see the module documentation for the formula).
+    /// The STFT of `x` (see the module documentation for the formula), computed in parallel
+    /// over blocks of frames.
     pub fn forward(&self, x: &[f32]) -> Spectrogram {
+        use rayon::prelude::*;
+        const BLOCK: usize = 256;
+        let n_frames = self.params.n_frames(x.len());
+        let blocks: Vec<Spectrogram> = (0..n_frames.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| self.forward_range(x, b * BLOCK, ((b + 1) * BLOCK).min(n_frames)))
+            .collect();
+        let mut data = Vec::with_capacity(n_frames * self.params.n_bins());
+        for b in blocks {
+            data.extend_from_slice(&b.data);
+        }
+        Spectrogram {
+            params: self.params,
+            n_bins: self.params.n_bins(),
+            n_frames,
+            data,
+        }
+    }
+
+    /// Frames `from..to` of the STFT of `x` (the spectrogram's frame 0 is frame `from`); frames
+    /// past the end of the full STFT are computed like the last ones, from zero padding.
+    pub fn forward_range(&self, x: &[f32], from: usize, to: usize) -> Spectrogram {
         let StftParams { n_fft, hop } = self.params;
         let n_bins = self.params.n_bins();
-        let n_frames = self.params.n_frames(x.len());
+        let n_frames = to.saturating_sub(from);
         let pad = (n_fft / 2) as isize;
         let mut frame = self.forward.make_input_vec();
         let mut spectrum = self.forward.make_output_vec();
         let mut scratch = self.forward.make_scratch_vec();
         let mut data = Vec::with_capacity(n_frames * n_bins);
-        for n in 0..n_frames {
+        for n in from..to {
             let start = (n * hop) as isize - pad;
             for (m, (f, w)) in frame.iter_mut().zip(&self.window).enumerate() {
                 let t = start + m as isize;

@@ -34,7 +34,7 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::onsets::{exclusive, peaks, Flux, OnsetParams};
+use crate::onsets::{exclusive, peaks, Flux, Grid, NoveltyBank, OnsetParams};
 use crate::score::{pitch_name, Score};
 use crate::stats::median;
 use crate::templates::{pitch_frequency, Component, Kind};
@@ -296,7 +296,7 @@ fn choose_in_order(chain: &[usize], cands: &[Vec<Candidate>], gap: f64) -> Vec<O
 
 /// The time of the best peak of `curve` (which starts at frame `from`), each peak weighted by
 /// the Gaussian prior exp(−d²/2σ²) around `expected`; `None` when the window holds no peak.
-fn best_peak(curve: &[f32], from: usize, flux: &Flux, expected: f64, sigma: f64) -> Option<f64> {
+fn best_peak(curve: &[f32], from: usize, flux: &Grid, expected: f64, sigma: f64) -> Option<f64> {
     peaks(curve)
         .into_iter()
         .map(|p| {
@@ -311,11 +311,36 @@ fn best_peak(curve: &[f32], from: usize, flux: &Flux, expected: f64, sigma: f64)
         .map(|(time, _)| time)
 }
 
-/// Transcribes `score` against the novelty `flux` (and the short-window `fine` novelty that
-/// refines the onsets, if given) and the activations; `a4` is the tuning reference in Hz.
+/// The windows of frames in which [`transcribe`] reads each note's comb novelty: its score onset
+/// ± (2·search + 0.1 s), which holds the first pass's window, the second pass's after any median
+/// offset (at most `search` plus a frame), and the few frames the evidence reads around the
+/// chosen onset. One request per score note, in score order, for [`NoveltyBank::new`].
+pub fn novelty_requests(
+    score: &Score,
+    grid: &Grid,
+    op: &OnsetParams,
+    a4: f64,
+) -> Vec<(Vec<crate::onsets::Band>, usize, usize)> {
+    let reach = 2.0 * op.search + 0.1;
+    score
+        .notes
+        .iter()
+        .map(|n| {
+            (
+                grid.comb(n.pitch, a4, op),
+                grid.frame_at(n.onset - reach),
+                grid.frame_at(n.onset + reach) + 1,
+            )
+        })
+        .collect()
+}
+
+/// Transcribes `score` against the comb novelty `flux` of each note (from
+/// [`novelty_requests`]), the short-window `fine` novelty that refines the onsets, if given,
+/// and the activations; `a4` is the tuning reference in Hz.
 pub fn transcribe(
     score: &Score,
-    flux: &Flux,
+    flux: &NoveltyBank,
     fine: Option<&Flux>,
     act: &Activations,
     p: &TranscribeParams,
@@ -328,17 +353,17 @@ pub fn transcribe(
         let b = flux.frame_at(expected + op.search) + 1;
         (a, b)
     };
-    let combs: Vec<_> = notes.iter().map(|n| flux.comb(n.pitch, a4, op)).collect();
+    let combs: Vec<&[crate::onsets::Band]> = (0..notes.len()).map(|m| flux.comb(m)).collect();
 
     // Pass 1: the score's median offset against the audio.
     let score_offset = if op.align_median {
         median(
             notes
                 .iter()
-                .zip(&combs)
-                .filter_map(|(n, comb)| {
+                .enumerate()
+                .filter_map(|(m, n)| {
                     let (a, b) = window(n.onset);
-                    best_peak(&flux.novelty(comb, a, b), a, flux, n.onset, op.prior_sigma)
+                    best_peak(&flux.novelty(m, None, a, b), a, flux, n.onset, op.prior_sigma)
                         .map(|t| t - n.onset)
                 })
                 .collect(),
@@ -352,9 +377,9 @@ pub fn transcribe(
     let prior = |t: f64, e: f64| (-(t - e).powi(2) / (2.0 * op.prior_sigma * op.prior_sigma)).exp();
     let mut curves = Vec::with_capacity(notes.len());
     let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(notes.len());
-    for (m, comb) in combs.iter().enumerate() {
+    for m in 0..notes.len() {
         let (a, b) = window(expected[m]);
-        let curve = flux.novelty(comb, a, b);
+        let curve = flux.novelty(m, None, a, b);
         cands.push(
             peaks(&curve)
                 .into_iter()
@@ -465,18 +490,19 @@ pub fn transcribe(
                 (1..=op.partials).map(move |k| k as f64 * f0)
             })
             .collect();
-        let own = exclusive(&combs[m], &others, p.collision_tol);
+        let own = exclusive(combs[m], &others, p.collision_tol);
         free[m] = own.len();
-        let weight = |c: &[crate::onsets::Band]| c.iter().map(|b| b.weight).sum::<f32>();
+        let all: Vec<usize> = (0..combs[m].len()).collect();
+        let weight = |idx: &[usize]| idx.iter().map(|&j| combs[m][j].weight).sum::<f32>();
         // Too little of the note is free (an octave above a sounding note): use all partials.
-        let comb = if weight(&own) < 0.25 * weight(&combs[m]) {
-            &combs[m]
+        let bands = if weight(&own) < 0.25 * weight(&all) {
+            &all
         } else {
             &own
         };
-        let total = weight(comb);
+        let total = weight(bands);
         let c = flux.frame_at(onset[m]);
-        let nov = flux.novelty(comb, c.saturating_sub(2), c + 3);
+        let nov = flux.novelty(m, Some(bands), c.saturating_sub(2), c + 3);
         raw_nov[m] = nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64;
         let row = act.harmonic_row(n.pitch, &n.instrument);
         raw_act[m] = row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);

@@ -1,0 +1,453 @@
+//! The performance benchmark: `cargo bench --bench pipeline [-- --quick] [-- --no-python]`.
+//!
+//! Inputs: the bundled Chopin excerpt, and the excerpt repeated to about 10 and 60 minutes with
+//! its score shifted accordingly (made under `target/bench/` on first use). It prints:
+//!
+//! 1. the machine, and the f32/f64 GEMM peak of faer (the NMF's GEMM) on 1 thread and all threads;
+//! 2. whole-process runs of `scorenmf run` (per-instrument stems; `--preset fmp` and the default
+//!    preset): wall time and peak RSS per stage (`--profile`), NMF iterations per second and
+//!    dense-equivalent GFLOP/s;
+//! 3. the NMF alone, in this process, on the 10-minute input: 1 vs all threads, the score's H₀ vs
+//!    an all-ones (dense) H₀, and scores with 2× and 4× the pitches (same audio, the same number
+//!    of nonzeros in H₀) — its time follows H₀'s nonzeros, not R·N;
+//! 4. the FMP reference pipeline in Python (`bench/reference.py`, librosa + libfmp in their own
+//!    venv) on the same inputs and the ratio Python / scorenmf, whole process and NMF alone.
+//!
+//! Dense-equivalent work counts 2·K·R·N flops per big product: two per Euclidean iteration
+//! (WᵀV and V·Hᵀ; the rest is O(R²·N + K·R²)), four per KL iteration. Everything is printed as
+//! Markdown and also written to `target/bench/report.md`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use nalgebra::DMatrix;
+use scorenmf::activations::{init_activations, ActivationParams};
+use scorenmf::audio::{read_audio, write_wav, WavEncoding};
+use scorenmf::nmf::{factorize, NmfParams, Precision};
+use scorenmf::pipeline::{magnitude, Magnitude};
+use scorenmf::score::{self, read_score, Note};
+use scorenmf::stft::{Stft, StftParams};
+use scorenmf::templates::{components, init_templates, TemplateParams};
+
+const AUDIO: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
+const SCORE: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
+
+struct Input {
+    name: String,
+    audio: PathBuf,
+    score: PathBuf,
+    seconds: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let python = !args.iter().any(|a| a == "--no-python");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::set_current_dir(root).expect("project root");
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut report = String::new();
+    let mut say = |s: String| {
+        println!("{s}");
+        report.push_str(&s);
+        report.push('\n');
+    };
+
+    say(format!("# scorenmf benchmark\n\n{}\n", machine()));
+    let peak = gemm_peak();
+    say(format!(
+        "faer GEMM peak (2048³): f32 {:.0} GFLOP/s on 1 thread, {:.0} on {}; f64 {:.0} / {:.0}\n",
+        peak.f32_1, peak.f32_all, peak.threads, peak.f64_1, peak.f64_all
+    ));
+
+    let mut inputs = vec![Input {
+        name: "chopin".into(),
+        audio: AUDIO.into(),
+        score: SCORE.into(),
+        seconds: read_audio(Path::new(AUDIO)).unwrap().duration(),
+    }];
+    let minutes: &[usize] = if quick { &[10] } else { &[10, 60] };
+    for &m in minutes {
+        inputs.push(repeated(&dir, m as f64 * 60.0, 1));
+    }
+
+    // Whole processes.
+    say("## `scorenmf run` (transcription + per-instrument stems), whole process\n".into());
+    say("| input | preset | wall s | peak RSS MB | NMF s | NMF it/s | NMF GFLOP/s dense-eq. | R | N | H₀ tiles active |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|".into());
+    let mut runs = Vec::new();
+    for input in &inputs {
+        for preset in ["fmp", "default"] {
+            let r = run_scorenmf(&dir, input, preset, &[]);
+            say(format!(
+                "| {} ({:.0} s) | {preset} | {:.2} | {:.0} | {:.3} | {:.0} | {:.0} | {} | {} | {:.0} % |",
+                input.name,
+                input.seconds,
+                r.wall,
+                r.peak_mb(),
+                r.nmf_seconds,
+                r.iterations as f64 / r.nmf_seconds,
+                r.dense_flops() / r.nmf_seconds / 1e9,
+                r.r,
+                r.n,
+                100.0 * r.active as f64 / (r.r * r.n) as f64,
+            ));
+            runs.push((input.name.clone(), preset, r));
+        }
+    }
+    say(String::new());
+    for (name, preset, r) in &runs {
+        if name == "chopin" {
+            continue;
+        }
+        say(format!("Stages of `{name}`, preset {preset}:\n"));
+        say("| stage | s | peak RSS MB |\n|---|---|---|".into());
+        for (stage, s, rss) in &r.stages {
+            say(format!("| {stage} | {s:.3} | {:.0} |", *rss as f64 / 1e6));
+        }
+        say(String::new());
+    }
+
+    // The NMF alone.
+    let ten = &inputs[1];
+    say(format!(
+        "## NMF alone on `{}` (FMP geometry: n_fft 2048, hop 1024; 100 iterations, no early stop)\n",
+        ten.name
+    ));
+    say("| score | precision | H₀ | threads | s | it/s | GFLOP/s dense-eq. | GFLOP/s done | nonzeros of H₀ |".into());
+    say("|---|---|---|---|---|---|---|---|---|".into());
+    let (v, one) = nmf_inputs(ten);
+    let all_threads = rayon::current_num_threads();
+    let mut times = std::collections::HashMap::new();
+    for (label, h0_kind) in [("score", false), ("all ones", true)] {
+        for precision in [Precision::Single, Precision::Double] {
+            for threads in [1, all_threads] {
+                let (w0, h0) = if h0_kind {
+                    (one.0.clone(), DMatrix::from_element(one.1.nrows(), one.1.ncols(), 1.0))
+                } else {
+                    one.clone()
+                };
+                let t = time_nmf(&v, w0, h0.clone(), precision, threads);
+                times.insert((label, precision, threads), t.seconds);
+                say(format!(
+                    "| 1× pitches (R {}) | {precision:?} | {label} | {threads} | {:.3} | {:.0} | {:.0} | {:.0} | {} |",
+                    h0.nrows(),
+                    t.seconds,
+                    100.0 / t.seconds,
+                    t.dense_flops / t.seconds / 1e9,
+                    t.done_flops / t.seconds / 1e9,
+                    h0.iter().filter(|x| **x != 0.0).count()
+                ));
+            }
+        }
+    }
+    for factor in [2, 4] {
+        let (_, (w0, h0)) = nmf_inputs(&repeated(&dir, ten.seconds, factor));
+        let nnz = h0.iter().filter(|x| **x != 0.0).count();
+        let r = h0.nrows();
+        let t = time_nmf(&v, w0, h0, Precision::Single, all_threads);
+        say(format!(
+            "| {factor}× pitches (R {r}) | Single | score | {all_threads} | {:.3} | {:.0} | {:.0} | {:.0} | {nnz} |",
+            t.seconds,
+            100.0 / t.seconds,
+            t.dense_flops / t.seconds / 1e9,
+            t.done_flops / t.seconds / 1e9,
+        ));
+    }
+    let s = |l, p, t| times[&(l, p, t)];
+    say(format!(
+        "\nThreads: {all_threads} vs 1 → {:.2}× (f32, score H₀). Score H₀ vs all-ones H₀: {:.2}× less time (f32, {all_threads} threads).\n",
+        s("score", Precision::Single, 1) / s("score", Precision::Single, all_threads),
+        s("all ones", Precision::Single, all_threads) / s("score", Precision::Single, all_threads),
+    ));
+
+    // The Python reference.
+    if python {
+        say("## Python reference (librosa 0.11 + libfmp 1.3, numba) vs `scorenmf run --preset fmp`\n".into());
+        say("| input | Python wall s | Python NMF s | Python peak RSS MB | scorenmf wall s | scorenmf NMF s | scorenmf peak RSS MB | whole × | NMF × | memory ratio |".into());
+        say("|---|---|---|---|---|---|---|---|---|---|".into());
+        for input in inputs.iter().take(2) {
+            let Some(py) = run_python(&dir, input) else {
+                say(format!("| {} | failed (see stderr) |", input.name));
+                continue;
+            };
+            let ours = &runs
+                .iter()
+                .find(|(n, p, _)| *n == input.name && *p == "fmp")
+                .unwrap()
+                .2;
+            say(format!(
+                "| {} | {:.2} | {:.3} | {:.0} | {:.2} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} |",
+                input.name,
+                py.wall,
+                py.nmf_seconds,
+                py.peak_rss as f64 / 1e6,
+                ours.wall,
+                ours.nmf_seconds,
+                ours.peak_mb(),
+                py.wall / ours.wall,
+                py.nmf_seconds / ours.nmf_seconds,
+                ours.peak_mb() / (py.peak_rss as f64 / 1e6),
+            ));
+        }
+        say(String::new());
+    }
+    std::fs::write(dir.join("report.md"), report).unwrap();
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "Machine: {cpu}, {} threads available (rayon), scorenmf {}.",
+        rayon::current_num_threads(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+struct Peak {
+    threads: usize,
+    f32_1: f64,
+    f32_all: f64,
+    f64_1: f64,
+    f64_all: f64,
+}
+
+fn gemm_peak() -> Peak {
+    fn run<T: scorenmf::nmf::Float>(par: Par) -> f64 {
+        let n = 2048;
+        let a = Mat::<T>::from_fn(n, n, |i, j| T::from_f64(((i * 7 + j * 3) % 11) as f64 * 0.1));
+        let b = Mat::<T>::from_fn(n, n, |i, j| T::from_f64(((i * 5 + j) % 13) as f64 * 0.1));
+        let mut c = Mat::<T>::zeros(n, n);
+        matmul(&mut c, Accum::Replace, &a, &b, T::ONE, par);
+        let reps = 6;
+        let t = Instant::now();
+        for _ in 0..reps {
+            matmul(&mut c, Accum::Replace, &a, &b, T::ONE, par);
+        }
+        2.0 * (n * n * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
+    }
+    let threads = rayon::current_num_threads();
+    Peak {
+        threads,
+        f32_1: run::<f32>(Par::Seq),
+        f32_all: run::<f32>(Par::rayon(threads)),
+        f64_1: run::<f64>(Par::Seq),
+        f64_all: run::<f64>(Par::rayon(threads)),
+    }
+}
+
+/// The excerpt repeated to about `seconds` (whole repetitions), the score shifted with it; with
+/// `pitch_factor` 2 or 4, repetitions are transposed in turn by 0, +19, −19, +38 semitones so the
+/// score has that many times the pitches (the audio stays the excerpt's).
+fn repeated(dir: &Path, seconds: f64, pitch_factor: usize) -> Input {
+    let audio = read_audio(Path::new(AUDIO)).unwrap();
+    let len = audio.len();
+    let reps = (seconds / audio.duration()).round().max(1.0) as usize;
+    let minutes = (seconds / 60.0).round() as usize;
+    let name = format!("chopin_{minutes}min");
+    let wav = dir.join(format!("{name}.wav"));
+    if !wav.exists() {
+        let mut x = Vec::with_capacity(len * reps);
+        for _ in 0..reps {
+            x.extend_from_slice(&audio.channels[0]);
+        }
+        write_wav(&wav, &[x], audio.sample_rate, WavEncoding::Pcm16).unwrap();
+    }
+    let s = read_score(Path::new(SCORE)).unwrap();
+    let shifts = [0i32, 19, -19, 38];
+    let mut notes: Vec<Note> = Vec::new();
+    for i in 0..reps {
+        let t = (i * len) as f64 / audio.sample_rate as f64;
+        let shift = shifts[i % pitch_factor];
+        notes.extend(s.notes.iter().map(|n| Note {
+            onset: n.onset + t,
+            pitch: (n.pitch as i32 + shift) as u8,
+            ..n.clone()
+        }));
+    }
+    let csv = dir.join(if pitch_factor == 1 {
+        format!("{name}.csv")
+    } else {
+        format!("{name}_{pitch_factor}x_pitches.csv")
+    });
+    score::csv::write(&csv, &notes).unwrap();
+    Input {
+        name,
+        audio: wav,
+        score: csv,
+        seconds: (len * reps) as f64 / audio.sample_rate as f64,
+    }
+}
+
+struct RunResult {
+    wall: f64,
+    peak_rss: u64,
+    nmf_seconds: f64,
+    iterations: usize,
+    k: usize,
+    r: usize,
+    n: usize,
+    active: usize,
+    stages: Vec<(String, f64, u64)>,
+}
+
+impl RunResult {
+    fn peak_mb(&self) -> f64 {
+        self.peak_rss as f64 / 1e6
+    }
+
+    fn dense_flops(&self) -> f64 {
+        self.iterations as f64 * 2.0 * 2.0 * (self.k * self.r * self.n) as f64
+    }
+}
+
+fn run_scorenmf(dir: &Path, input: &Input, preset: &str, extra: &[&str]) -> RunResult {
+    let out = dir.join(format!("out_{}_{preset}", input.name));
+    let profile = out.join("profile.json");
+    std::fs::create_dir_all(&out).unwrap();
+    let t = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .arg("run")
+        .arg(&input.audio)
+        .arg(&input.score)
+        .arg("-o")
+        .arg(&out)
+        .args(["--preset", preset, "-q", "--profile"])
+        .arg(&profile)
+        .args(extra)
+        .status()
+        .expect("scorenmf runs");
+    let wall = t.elapsed().as_secs_f64();
+    assert!(status.success(), "scorenmf run failed on {}", input.name);
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    let stages: Vec<(String, f64, u64)> = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["seconds"].as_f64().unwrap(),
+                s["peak_rss"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let nmf = &p["nmf"];
+    let u = |k: &str| nmf[k].as_u64().unwrap() as usize;
+    RunResult {
+        wall,
+        peak_rss: p["process_peak_rss"].as_u64().unwrap(),
+        nmf_seconds: stages.iter().find(|s| s.0 == "nmf").unwrap().1,
+        iterations: u("iterations"),
+        k: u("k"),
+        r: u("r"),
+        n: u("n"),
+        active: u("active_entries"),
+        stages,
+    }
+}
+
+/// V, W₀ and H₀ of an input on the FMP geometry.
+fn nmf_inputs(input: &Input) -> (DMatrix<f32>, (DMatrix<f64>, DMatrix<f64>)) {
+    let audio = read_audio(&input.audio).unwrap();
+    let x = audio.analysis_signal(22050).unwrap();
+    let g = StftParams {
+        n_fft: 2048,
+        hop: 1024,
+    };
+    let spec = Stft::new(g).unwrap().forward(&x);
+    let v = magnitude(&spec, Magnitude::Log, 1.0);
+    let s = read_score(&input.score).unwrap();
+    let comps = components(&s, false);
+    let w0 = init_templates(&comps, spec.n_bins, 22050.0 / 2048.0, &TemplateParams::default());
+    let h0 = init_activations(
+        &comps,
+        &s,
+        spec.n_frames,
+        1024.0 / 22050.0,
+        &ActivationParams::default(),
+    );
+    (v, (w0, h0))
+}
+
+struct NmfTime {
+    seconds: f64,
+    dense_flops: f64,
+    done_flops: f64,
+}
+
+fn time_nmf(
+    v: &DMatrix<f32>,
+    w0: DMatrix<f64>,
+    h0: DMatrix<f64>,
+    precision: Precision,
+    threads: usize,
+) -> NmfTime {
+    let p = NmfParams {
+        precision,
+        stop_threshold: None,
+        ..NmfParams::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let (k, n) = v.shape();
+    let r = w0.ncols();
+    // Best of three.
+    let mut best = f64::INFINITY;
+    let mut active = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let f = pool.install(|| factorize(v, w0.clone(), h0.clone(), &p, |_| {}).unwrap());
+        best = best.min(t.elapsed().as_secs_f64());
+        active = f.active_entries;
+    }
+    NmfTime {
+        seconds: best,
+        dense_flops: 100.0 * 4.0 * (k * r * n) as f64,
+        done_flops: 100.0 * 4.0 * (k * active) as f64,
+    }
+}
+
+fn run_python(dir: &Path, input: &Input) -> Option<PyResult> {
+    let out = dir.join(format!("python_{}", input.name));
+    let t = Instant::now();
+    let o = Command::new("python3")
+        .arg("bench/reference.py")
+        .arg(&input.audio)
+        .arg(&input.score)
+        .arg(&out)
+        .output()
+        .ok()?;
+    let wall = t.elapsed().as_secs_f64();
+    if !o.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+        return None;
+    }
+    let text = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    Some(PyResult {
+        wall,
+        nmf_seconds: v["nmf_seconds"].as_f64()?,
+        peak_rss: v["peak_rss"].as_u64()?,
+    })
+}
+
+struct PyResult {
+    wall: f64,
+    nmf_seconds: f64,
+    peak_rss: u64,
+}
