@@ -127,7 +127,10 @@ fn main() {
         for precision in [Precision::Single, Precision::Double] {
             for threads in [1, all_threads] {
                 let (w0, h0) = if h0_kind {
-                    (one.0.clone(), DMatrix::from_element(one.1.nrows(), one.1.ncols(), 1.0))
+                    (
+                        one.0.clone(),
+                        DMatrix::from_element(one.1.nrows(), one.1.ncols(), 1.0),
+                    )
                 } else {
                     one.clone()
                 };
@@ -226,7 +229,9 @@ struct Peak {
 fn gemm_peak() -> Peak {
     fn run<T: scorenmf::nmf::Float>(par: Par) -> f64 {
         let n = 2048;
-        let a = Mat::<T>::from_fn(n, n, |i, j| T::from_f64(((i * 7 + j * 3) % 11) as f64 * 0.1));
+        let a = Mat::<T>::from_fn(n, n, |i, j| {
+            T::from_f64(((i * 7 + j * 3) % 11) as f64 * 0.1)
+        });
         let b = Mat::<T>::from_fn(n, n, |i, j| T::from_f64(((i * 5 + j) % 13) as f64 * 0.1));
         let mut c = Mat::<T>::zeros(n, n);
         matmul(&mut c, Accum::Replace, &a, &b, T::ONE, par);
@@ -371,7 +376,12 @@ fn nmf_inputs(input: &Input) -> (DMatrix<f32>, (DMatrix<f64>, DMatrix<f64>)) {
     let v = magnitude(&spec, Magnitude::Log, 1.0);
     let s = read_score(&input.score).unwrap();
     let comps = components(&s, false);
-    let w0 = init_templates(&comps, spec.n_bins, 22050.0 / 2048.0, &TemplateParams::default());
+    let w0 = init_templates(
+        &comps,
+        spec.n_bins,
+        22050.0 / 2048.0,
+        &TemplateParams::default(),
+    );
     let h0 = init_activations(
         &comps,
         &s,

@@ -377,62 +377,156 @@ impl WavEncoding {
     }
 }
 
-/// Writes `channels` (equal lengths) as a WAV file, atomically.
+/// Writes `channels` (equal lengths) as a WAV file at `sample_rate`, atomically.
 pub fn write_wav(
     path: &Path,
     channels: &[Vec<f32>],
     sample_rate: u32,
     encoding: WavEncoding,
 ) -> Result<()> {
-    let n_channels = channels.len();
-    if n_channels == 0 || n_channels > u16::MAX as usize {
-        return Err(Error::Param(format!(
-            "cannot write {n_channels} channels to {}",
-            path.display()
-        )));
-    }
-    let len = channels[0].len();
+    let len = channels.first().map_or(0, Vec::len);
     if channels.iter().any(|c| c.len() != len) {
         return Err(Error::Param(format!(
             "channels of unequal length for {}",
             path.display()
         )));
     }
-    let (bits, sample_format) = match encoding {
-        WavEncoding::Pcm16 => (16, hound::SampleFormat::Int),
-        WavEncoding::Pcm24 => (24, hound::SampleFormat::Int),
-        WavEncoding::Float32 => (32, hound::SampleFormat::Float),
-    };
-    let spec = hound::WavSpec {
-        channels: n_channels as u16,
-        sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
-    let to_io = |e: hound::Error| match e {
-        hound::Error::IoError(e) => e,
-        other => std::io::Error::other(other.to_string()),
-    };
-    atomic::write_with(path, |file| {
-        let mut w = hound::WavWriter::new(file, spec).map_err(to_io)?;
+    let mut w = WavStream::create(path, channels.len(), sample_rate, encoding)?;
+    let parts: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+    w.write(&parts)?;
+    w.finish()
+}
+
+/// A WAV file written piece by piece: the samples go to a temporary file beside `path`, which
+/// becomes `path` only at [`WavStream::finish`]; dropped unfinished, it leaves nothing behind.
+pub struct WavStream {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    writer: Option<hound::WavWriter<std::io::BufWriter<fs::File>>>,
+    /// The same file, to sync it once the writer has flushed and closed its handle.
+    sync: fs::File,
+    encoding: WavEncoding,
+    n_channels: usize,
+}
+
+impl WavStream {
+    pub fn create(
+        path: &Path,
+        n_channels: usize,
+        sample_rate: u32,
+        encoding: WavEncoding,
+    ) -> Result<WavStream> {
+        if n_channels == 0 || n_channels > u16::MAX as usize {
+            return Err(Error::Param(format!(
+                "cannot write {n_channels} channels to {}",
+                path.display()
+            )));
+        }
+        let (bits, sample_format) = match encoding {
+            WavEncoding::Pcm16 => (16, hound::SampleFormat::Int),
+            WavEncoding::Pcm24 => (24, hound::SampleFormat::Int),
+            WavEncoding::Float32 => (32, hound::SampleFormat::Float),
+        };
+        let spec = hound::WavSpec {
+            channels: n_channels as u16,
+            sample_rate,
+            bits_per_sample: bits,
+            sample_format,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        }
+        let tmp = atomic::temp_path(path);
+        let file = fs::File::create(&tmp).map_err(|e| Error::write(path, e))?;
+        let sync = match file.try_clone() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::write(path, e));
+            }
+        };
+        let writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+            .map_err(|e| Error::write(path, hound_io(e)));
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        Ok(WavStream {
+            path: path.to_path_buf(),
+            tmp,
+            writer: Some(writer),
+            sync,
+            encoding,
+            n_channels,
+        })
+    }
+
+    /// Appends samples: one slice per channel, all of one length.
+    pub fn write(&mut self, channels: &[&[f32]]) -> Result<()> {
+        let len = channels.first().map_or(0, |c| c.len());
+        if channels.len() != self.n_channels || channels.iter().any(|c| c.len() != len) {
+            return Err(Error::Param(format!(
+                "{} channels of unequal length for {}",
+                channels.len(),
+                self.path.display()
+            )));
+        }
+        let w = self.writer.as_mut().expect("not finished");
+        let bits = w.spec().bits_per_sample;
         // The inverse of the reader's scaling: x · 2^(bits−1), clipped to the integer range.
         let full_scale = (1i64 << (bits - 1)) as f64;
-        for i in 0..len {
-            for c in channels {
-                let x = c[i];
-                match encoding {
-                    WavEncoding::Float32 => w.write_sample(x),
-                    _ => w.write_sample(
-                        (x as f64 * full_scale)
-                            .round()
-                            .clamp(-full_scale, full_scale - 1.0) as i32,
-                    ),
+        let encoding = self.encoding;
+        let result = (|| {
+            for i in 0..len {
+                for c in channels {
+                    let x = c[i];
+                    match encoding {
+                        WavEncoding::Float32 => w.write_sample(x),
+                        _ => w.write_sample(
+                            (x as f64 * full_scale)
+                                .round()
+                                .clamp(-full_scale, full_scale - 1.0)
+                                as i32,
+                        ),
+                    }?;
                 }
-                .map_err(to_io)?;
             }
+            Ok::<(), hound::Error>(())
+        })();
+        result.map_err(|e| Error::write(&self.path, hound_io(e)))
+    }
+
+    /// Completes the header, syncs and renames the file into place.
+    pub fn finish(mut self) -> Result<()> {
+        let w = self.writer.take().expect("not finished");
+        let result = (|| {
+            w.finalize().map_err(hound_io)?;
+            self.sync.sync_all()?;
+            fs::rename(&self.tmp, &self.path)
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&self.tmp);
+            Error::write(&self.path, e)
+        })
+    }
+}
+
+impl Drop for WavStream {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
         }
-        w.finalize().map_err(to_io)
-    })
+    }
+}
+
+fn hound_io(e: hound::Error) -> std::io::Error {
+    match e {
+        hound::Error::IoError(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -161,9 +161,18 @@ pub struct Band {
 /// overwritten); the first frame of `spec` only serves as the previous of the second and is
 /// dropped unless `first_is_zero`, in which case it is kept as an all-zero Δ (frame 0 of a
 /// signal).
-fn log_flux(spec: &crate::stft::Spectrogram, gamma: f32, n_bins: usize, first_is_zero: bool) -> Vec<f32> {
+fn log_flux(
+    spec: &crate::stft::Spectrogram,
+    gamma: f32,
+    n_bins: usize,
+    first_is_zero: bool,
+) -> Vec<f32> {
     let mut data: Vec<f32> = (0..spec.n_frames)
-        .flat_map(|n| spec.frame(n)[..n_bins].iter().map(|c| (1.0 + gamma * c.norm()).ln()))
+        .flat_map(|n| {
+            spec.frame(n)[..n_bins]
+                .iter()
+                .map(|c| (1.0 + gamma * c.norm()).ln())
+        })
         .collect::<Vec<f32>>();
     for n in (1..spec.n_frames).rev() {
         let (before, here) = data.split_at_mut(n * n_bins);
@@ -240,8 +249,10 @@ impl NoveltyBank {
         use rayon::prelude::*;
         let stft = Stft::new(geometry)?;
         let n = grid.n_frames;
-        let windows: Vec<(usize, usize)> =
-            requests.iter().map(|r| (r.1.min(n), r.2.min(n).max(r.1.min(n)))).collect();
+        let windows: Vec<(usize, usize)> = requests
+            .iter()
+            .map(|r| (r.1.min(n), r.2.min(n).max(r.1.min(n))))
+            .collect();
         let combs: Vec<Vec<Band>> = requests.into_iter().map(|r| r.0).collect();
         let top = combs.iter().flatten().map(|b| b.hi + 1).max().unwrap_or(0);
         // Requests ordered by their first frame, for finding those that meet a block.
@@ -334,7 +345,11 @@ impl std::ops::Deref for NoveltyBank {
 /// every frequency in `others`.
 pub fn exclusive(comb: &[Band], others: &[f64], tol: f64) -> Vec<usize> {
     (0..comb.len())
-        .filter(|&i| others.iter().all(|&f| (f - comb[i].freq).abs() > tol * comb[i].freq))
+        .filter(|&i| {
+            others
+                .iter()
+                .all(|&f| (f - comb[i].freq).abs() > tol * comb[i].freq)
+        })
         .collect()
 }
 
@@ -432,12 +447,24 @@ mod tests {
         let sr = 22050;
         // Noise bursts, so every band moves; long enough for several bank blocks.
         let x: Vec<f32> = (0..sr as usize * 30)
-            .map(|i| if (i / 3000) % 3 == 0 { rng.random::<f32>() - 0.5 } else { 0.0 })
+            .map(|i| {
+                if (i / 3000) % 3 == 0 {
+                    rng.random::<f32>() - 0.5
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let p = OnsetParams::default();
         let flux = Flux::new(&x, sr, p.stft, &p).unwrap();
         let n = flux.n_frames;
-        let windows = [(0, 40), (1000, 1100), (1020, 1030), (2040, 2100), (n - 30, n + 50)];
+        let windows = [
+            (0, 40),
+            (1000, 1100),
+            (1020, 1030),
+            (2040, 2100),
+            (n - 30, n + 50),
+        ];
         let requests: Vec<_> = windows
             .iter()
             .enumerate()
@@ -449,7 +476,10 @@ mod tests {
             let got = bank.novelty(i, None, *a, *b);
             assert_eq!(whole.len(), got.len());
             for (u, v) in whole.iter().zip(&got) {
-                assert!((u - v).abs() <= 1e-5 * u.abs().max(1.0), "request {i}: {u} vs {v}");
+                assert!(
+                    (u - v).abs() <= 1e-5 * u.abs().max(1.0),
+                    "request {i}: {u} vs {v}"
+                );
             }
             assert!(whole.iter().any(|&u| u > 0.0));
             let some = [0usize, 2];

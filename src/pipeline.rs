@@ -16,7 +16,9 @@ use crate::score::Score;
 use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
 use crate::stft::{Spectrogram, Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
-use crate::transcribe::{novelty_requests, transcribe, Activations, TranscribeParams, Transcription};
+use crate::transcribe::{
+    novelty_requests, transcribe, Activations, TranscribeParams, Transcription,
+};
 
 /// How the NMF's input V is made from the STFT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -138,8 +140,6 @@ impl Config {
 /// The factorization of a recording against its score.
 pub struct Decomposition {
     pub components: Vec<Component>,
-    /// Complex STFT of the analysis signal.
-    pub spec: Spectrogram,
     /// V, K × N.
     pub v: DMatrix<f32>,
     pub w0: DMatrix<f64>,
@@ -160,6 +160,31 @@ pub fn magnitude(spec: &Spectrogram, kind: Magnitude, gamma: f64) -> DMatrix<f32
     })
 }
 
+/// V of the signal `x` on the STFT `geometry`, computed block by block (in parallel) so the
+/// complex spectrogram is never held whole; the same values as [`magnitude`] of the whole STFT.
+pub fn magnitude_of(
+    x: &[f32],
+    geometry: StftParams,
+    kind: Magnitude,
+    gamma: f64,
+) -> Result<DMatrix<f32>> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 256;
+    let stft = Stft::new(geometry)?;
+    let (k, n) = (geometry.n_bins(), geometry.n_frames(x.len()));
+    let mut v = DMatrix::<f32>::zeros(k, n);
+    v.as_mut_slice()
+        .par_chunks_mut(BLOCK * k)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let from = b * BLOCK;
+            let spec = stft.forward_range(x, from, from + out.len() / k);
+            let m = magnitude(&spec, kind, gamma);
+            out.copy_from_slice(m.as_slice());
+        });
+    Ok(v)
+}
+
 /// STFT, V, W₀, H₀ and the constrained NMF of the analysis signal `x`.
 pub fn decompose(
     x: &[f32],
@@ -168,21 +193,19 @@ pub fn decompose(
     progress: impl FnMut(usize),
 ) -> Result<Decomposition> {
     let stage = profile::stage("stft");
-    let spec = Stft::new(c.stft)?.forward(x);
-    let v = magnitude(&spec, c.magnitude, c.gamma);
+    let v = magnitude_of(x, c.stft, c.magnitude, c.gamma)?;
     drop(stage);
     let stage = profile::stage("templates and activations");
     let comps = components(score, c.per_instrument);
     let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
-    let w0 = init_templates(&comps, spec.n_bins, freq_res, &c.templates);
-    let h0 = init_activations(&comps, score, spec.n_frames, c.frame_time(), &c.activations);
+    let w0 = init_templates(&comps, v.nrows(), freq_res, &c.templates);
+    let h0 = init_activations(&comps, score, v.ncols(), c.frame_time(), &c.activations);
     drop(stage);
     let stage = profile::stage("nmf");
     let factorization = factorize(&v, w0.clone(), h0.clone(), &c.nmf, progress)?;
     drop(stage);
     Ok(Decomposition {
         components: comps,
-        spec,
         v,
         w0,
         h0,
@@ -217,14 +240,13 @@ pub fn run_transcription(
         .refine
         .map(|g| Flux::new(&x, c.sample_rate, g, op))
         .transpose()?;
-    let linear = match c.magnitude {
-        Magnitude::Linear => None,
-        Magnitude::Log => Some(magnitude(&decomposition.spec, Magnitude::Linear, 1.0)),
-    };
     let act = Activations {
         components: &decomposition.components,
         v: &decomposition.v,
-        magnitude: linear.as_ref().unwrap_or(&decomposition.v),
+        log_gamma: match c.magnitude {
+            Magnitude::Linear => None,
+            Magnitude::Log => Some(c.gamma),
+        },
         w: &decomposition.factorization.w,
         h: &decomposition.factorization.h,
         frame_time: c.frame_time(),

@@ -21,7 +21,7 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::audio::Audio;
+use crate::audio::{Audio, WavStream};
 use crate::error::Result;
 use crate::score::Score;
 use crate::stft::{Spectrogram, Stft, StftParams};
@@ -178,33 +178,49 @@ fn mask_at(
     top * (1.0 - a) + bottom * a
 }
 
-/// The recording's channels, transformed once at their own rate.
-pub struct NativeSpectra {
+/// The recording's channels, transformed block by block at their own rate.
+pub struct Native<'a> {
     pub stft: Stft,
     pub rate: u32,
     pub len: usize,
-    pub channels: Vec<Spectrogram>,
+    pub n_frames: usize,
+    audio: &'a Audio,
 }
 
-impl NativeSpectra {
-    pub fn new(model: &Model, audio: &Audio) -> Result<NativeSpectra> {
-        let stft = Stft::new(native_geometry(model, audio.sample_rate))?;
-        let channels = audio.channels.iter().map(|c| stft.forward(c)).collect();
-        Ok(NativeSpectra {
-            stft,
+impl<'a> Native<'a> {
+    pub fn new(model: &Model, audio: &'a Audio) -> Result<Native<'a>> {
+        let g = native_geometry(model, audio.sample_rate);
+        Ok(Native {
+            stft: Stft::new(g)?,
             rate: audio.sample_rate,
             len: audio.len(),
-            channels,
+            n_frames: g.n_frames(audio.len()),
+            audio,
         })
     }
 
     /// Native frames whose centre lies in analysis frames `from..to` (as a native frame range).
     pub fn frames_for(&self, model: &Model, from: usize, to: usize) -> (usize, usize) {
         let scale = self.frame_scale(model);
-        let n = self.channels.first().map_or(0, |s| s.n_frames);
+        let n = self.n_frames;
         let a = ((from as f64 / scale).ceil() as usize).min(n);
         let b = (((to as f64) / scale).ceil() as usize).min(n).max(a);
         (a, b)
+    }
+
+    /// The first sample that native frame `n` reaches (clipped to the recording).
+    pub fn first_sample(&self, n: usize) -> usize {
+        let g = self.stft.params();
+        (n * g.hop).saturating_sub(g.n_fft / 2).min(self.len)
+    }
+
+    /// Frames `a..b` of every channel's STFT.
+    pub fn spectra(&self, (a, b): (usize, usize)) -> Vec<Spectrogram> {
+        self.audio
+            .channels
+            .iter()
+            .map(|c| self.stft.forward_range(c, a, b))
+            .collect()
     }
 
     /// Analysis frames per native frame.
@@ -213,15 +229,17 @@ impl NativeSpectra {
         (g.hop as f64 / self.rate as f64) / (model.stft.hop as f64 / model.sample_rate as f64)
     }
 
-    /// Applies `mask` (analysis frames `from..`) to native frames `a..b` of every channel and
-    /// inverts to samples `a·hop − n_fft/2 … ` clipped to the recording: returns (first sample,
-    /// channels).
+    /// Applies `mask` (analysis frames `from..`) to the native frames `a..b` of every channel
+    /// (`spectra`, from [`Native::spectra`]) and inverts them: returns (first sample, channels),
+    /// the samples those frames reach, clipped to the recording (or the whole recording, zeros
+    /// elsewhere, with `full_length`).
     pub fn apply(
         &self,
         model: &Model,
         mask: &DMatrix<f64>,
         from: usize,
         native: (usize, usize),
+        spectra: &[Spectrogram],
         full_length: bool,
     ) -> (usize, Vec<Vec<f32>>) {
         let g = self.stft.params();
@@ -234,21 +252,17 @@ impl NativeSpectra {
             .flat_map(|n| (0..n_bins).map(move |k| (k, n)))
             .map(|(k, n)| mask_at(mask, from, bin_scale, frame_scale, k, n) as f32)
             .collect();
-        let total = self.channels.first().map_or(0, |s| s.n_frames);
-        let channels: Vec<(usize, Vec<f32>)> = self
-            .channels
+        let channels: Vec<(usize, Vec<f32>)> = spectra
             .iter()
             .map(|spec| {
-                let mut frames = Vec::with_capacity((b - a) * n_bins);
-                for (i, n) in (a..b).enumerate() {
-                    frames.extend(
-                        spec.frame(n)
-                            .iter()
-                            .zip(&weights[i * n_bins..(i + 1) * n_bins])
-                            .map(|(c, w)| c * *w),
-                    );
-                }
-                self.stft.inverse_frames(&frames, a, total, self.len)
+                let frames: Vec<_> = spec
+                    .data
+                    .iter()
+                    .zip(&weights)
+                    .map(|(c, w)| c * *w)
+                    .collect();
+                self.stft
+                    .inverse_frames(&frames, a, self.n_frames, self.len)
             })
             .collect();
         let start = channels.first().map_or(0, |c| c.0);
@@ -262,6 +276,61 @@ impl NativeSpectra {
             return (0, out);
         }
         (start, out)
+    }
+}
+
+/// Sums overlapping pieces of one or more multichannel signals and hands out the samples no
+/// later piece can reach any more, so a stem is written while it is computed.
+struct OverlapAdd {
+    /// Sample index of `pending[..][..][0]`.
+    at: usize,
+    /// Per signal, per channel: samples from `at` on.
+    pending: Vec<Vec<Vec<f32>>>,
+}
+
+impl OverlapAdd {
+    fn new(signals: usize, channels: usize) -> Self {
+        OverlapAdd {
+            at: 0,
+            pending: vec![vec![Vec::new(); channels]; signals],
+        }
+    }
+
+    /// Adds `piece` (one slice per channel, starting at sample `start` ≥ the last `take`) to
+    /// signal `s`.
+    fn add(&mut self, s: usize, start: usize, piece: &[Vec<f32>]) {
+        debug_assert!(start >= self.at);
+        let off = start - self.at;
+        for (buf, c) in self.pending[s].iter_mut().zip(piece) {
+            if buf.len() < off + c.len() {
+                buf.resize(off + c.len(), 0.0);
+            }
+            for (a, v) in buf[off..off + c.len()].iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+    }
+
+    /// Samples `at..upto` of every signal (zeros where nothing was added), removed.
+    fn take(&mut self, upto: usize) -> Vec<Vec<Vec<f32>>> {
+        let n = upto.saturating_sub(self.at);
+        let out = self
+            .pending
+            .iter_mut()
+            .map(|chans| {
+                chans
+                    .iter_mut()
+                    .map(|buf| {
+                        if buf.len() < n {
+                            buf.resize(n, 0.0);
+                        }
+                        buf.drain(..n).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        self.at = self.at.max(upto);
+        out
     }
 }
 
@@ -341,220 +410,199 @@ pub fn write_stems(
     req: &StemRequest,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
-    let native = NativeSpectra::new(model, req.audio)?;
+    use rayon::prelude::*;
+    let native = Native::new(model, req.audio)?;
     let owners = frame_owners(model, req.score, req.onsets, req.params.lead);
     let n_frames = model.h.ncols();
     let notes = &req.score.notes;
     let rate = req.audio.sample_rate;
     let n_ch = req.audio.channels.len();
-    let mut written = Vec::new();
-    let mut stem_sum: Option<Vec<Vec<f32>>> = None;
-    let n_blocks = n_frames.div_ceil(BLOCK);
-    let total: usize = req
-        .by
-        .iter()
-        .map(|b| {
-            if *b == By::Note {
-                notes.len()
-            } else {
-                n_blocks
-            }
-        })
-        .sum::<usize>()
-        .max(1);
-    let mut done = 0;
-    let write = |rel: String, channels: &[Vec<f32>]| -> Result<String> {
-        crate::audio::write_wav(&outdir.join(&rel), channels, rate, req.encoding)?;
-        Ok(rel)
-    };
+    let create = |rel: &str| WavStream::create(&outdir.join(rel), n_ch, rate, req.encoding);
 
+    // The groupings over the whole recording, each streamed block by block; the first also
+    // gives the residual (the mixture minus its stems). With only per-note stems, a single
+    // group holding everything gives the residual and writes no stem of its own.
+    let mut whole: Vec<(&'static str, Vec<String>, Vec<usize>)> = Vec::new();
     for by in req.by {
         match by {
-            By::Instrument | By::Pitch => {
-                let (labels, group_of): (Vec<String>, Box<dyn Fn(usize, usize) -> Option<usize>>) =
-                    match by {
-                        By::Instrument => {
-                            let labels = req.score.instruments();
-                            let idx: Vec<usize> = notes
-                                .iter()
-                                .map(|n| {
-                                    labels
-                                        .iter()
-                                        .position(|l| *l == n.instrument)
-                                        .expect("listed")
-                                })
-                                .collect();
-                            let names = unique_names(labels.iter().map(|l| sanitize(l)).collect());
-                            (names, Box::new(move |_c, note| Some(idx[note])))
-                        }
-                        _ => {
-                            let pitches = req.score.pitches();
-                            let idx: Vec<usize> = notes
-                                .iter()
-                                .map(|n| {
-                                    pitches.iter().position(|p| *p == n.pitch).expect("listed")
-                                })
-                                .collect();
-                            let names = pitches
-                                .iter()
-                                .map(|&p| format!("{p}_{}", file_pitch_name(p)))
-                                .collect();
-                            (names, Box::new(move |_c, note| Some(idx[note])))
-                        }
-                    };
-                let grouping = Grouping {
-                    n_groups: labels.len(),
-                    group_of: &*group_of,
-                };
-                let mut out = vec![vec![vec![0.0f32; native.len]; n_ch]; labels.len()];
-                for from in (0..n_frames).step_by(BLOCK) {
-                    let to = (from + BLOCK).min(n_frames);
-                    // One frame more than the block, so native frames near its end interpolate.
-                    let mut masks =
-                        group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
-                    to_masks(&mut masks, req.params.mask_power);
-                    let frames = native.frames_for(model, from, to);
-                    done += 1;
-                    progress(done, total);
-                    for (g, mask) in masks.iter().enumerate() {
-                        let (start, chans) = native.apply(model, mask, from, frames, false);
-                        for (acc, c) in out[g].iter_mut().zip(&chans) {
-                            for (a, v) in acc[start..start + c.len()].iter_mut().zip(c) {
-                                *a += v;
-                            }
-                        }
-                    }
-                }
-                let dir = match by {
-                    By::Instrument => "instrument",
-                    _ => "pitch",
-                };
-                for (label, chans) in labels.iter().zip(&out) {
-                    let rel = write(format!("stems/{dir}/{label}.wav"), chans)?;
-                    written.push(StemFile {
-                        kind: dir,
-                        file: rel,
-                        start: 0.0,
-                        score_note: None,
-                    });
-                }
-                if stem_sum.is_none() {
-                    let mut sum = vec![vec![0.0f32; native.len]; n_ch];
-                    for chans in &out {
-                        for (s, c) in sum.iter_mut().zip(chans) {
-                            for (a, v) in s.iter_mut().zip(c) {
-                                *a += v;
-                            }
-                        }
-                    }
-                    stem_sum = Some(sum);
-                }
+            By::Instrument => {
+                let labels = req.score.instruments();
+                let idx = notes
+                    .iter()
+                    .map(|n| {
+                        labels
+                            .iter()
+                            .position(|l| *l == n.instrument)
+                            .expect("listed")
+                    })
+                    .collect();
+                let names = unique_names(labels.iter().map(|l| sanitize(l)).collect());
+                whole.push(("instrument", names, idx));
             }
-            By::Note => {
-                // The frames each note owns in some row: [first, last].
-                let mut span = vec![(usize::MAX, 0usize); notes.len()];
-                for (c, owner) in owners.iter().enumerate() {
-                    for (f, &id) in owner.iter().enumerate() {
-                        if id != usize::MAX && model.h[(c, f)] > 0.0 {
-                            span[id] = (span[id].0.min(f), span[id].1.max(f));
-                        }
-                    }
-                }
-                for (id, n) in notes.iter().enumerate() {
-                    done += 1;
-                    progress(done, total);
-                    let (first, last) = span[id];
-                    if !req.onsets[id].is_finite() || first == usize::MAX {
-                        continue;
-                    }
-                    // One frame either side, where the note's mask falls to 0, so native
-                    // frames between analysis frames interpolate to it.
-                    let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
-                    // The note's mask is S_note^p / Σ_notes S^p over every note with a part
-                    // in these frames (for p ≠ 1 the others count one by one, not summed).
-                    let mut local: Vec<usize> = vec![id];
-                    for (c, owner) in owners.iter().enumerate() {
-                        for (f, &o) in owner.iter().enumerate().take(to).skip(from) {
-                            if o != usize::MAX && model.h[(c, f)] > 0.0 && !local.contains(&o) {
-                                local.push(o);
-                            }
-                        }
-                    }
-                    let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
-                    let grouping = Grouping {
-                        n_groups: local.len(),
-                        group_of: &slot,
-                    };
-                    let mut masks = group_models(model, &owners, &grouping, from, to);
-                    to_masks(&mut masks, req.params.mask_power);
-                    let frames = native.frames_for(model, from, to);
-                    let (start, chans) =
-                        native.apply(model, &masks[0], from, frames, req.full_length);
-                    let rel = write(
-                        format!(
-                            "stems/note/{id:04}_{}_{}_{:.3}s.wav",
-                            n.pitch,
-                            file_pitch_name(n.pitch),
-                            req.onsets[id]
-                        ),
-                        &chans,
-                    )?;
-                    written.push(StemFile {
-                        kind: "note",
-                        file: rel,
-                        start: start as f64 / rate as f64,
-                        score_note: Some(id),
-                    });
-                }
+            By::Pitch => {
+                let pitches = req.score.pitches();
+                let idx = notes
+                    .iter()
+                    .map(|n| pitches.iter().position(|p| *p == n.pitch).expect("listed"))
+                    .collect();
+                let names = pitches
+                    .iter()
+                    .map(|&p| format!("{p}_{}", file_pitch_name(p)))
+                    .collect();
+                whole.push(("pitch", names, idx));
             }
+            By::Note => {}
         }
     }
-    // Residual: the mixture minus the stems of the first full-length grouping (all groupings
-    // partition the same model, so any gives the same sum).
-    let sum = match stem_sum {
-        Some(s) => s,
-        None => {
-            let all = |_c: usize, _n: usize| Some(0);
-            let grouping = Grouping {
-                n_groups: 1,
-                group_of: &all,
+    if whole.is_empty() {
+        whole.push(("", Vec::new(), vec![0; notes.len()]));
+    }
+    let n_blocks = n_frames.div_ceil(BLOCK).max(1);
+    let with_notes = req.by.contains(&By::Note);
+    let total = whole.len() * n_blocks + if with_notes { notes.len() } else { 0 };
+    let mut done = 0;
+    let mut written = Vec::new();
+    let mut residual_file = None;
+
+    for (i, (dir, labels, idx)) in whole.iter().enumerate() {
+        let n_groups = labels.len().max(1);
+        let group_of = |_c: usize, note: usize| Some(idx[note]);
+        let grouping = Grouping {
+            n_groups,
+            group_of: &group_of,
+        };
+        let rels: Vec<String> = labels
+            .iter()
+            .map(|l| format!("stems/{dir}/{l}.wav"))
+            .collect();
+        let mut files = rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?;
+        let mut residual = if i == 0 {
+            Some(create("stems/residual.wav")?)
+        } else {
+            None
+        };
+        let mut ola = OverlapAdd::new(n_groups, n_ch);
+        let mut flush = |ola: &mut OverlapAdd, upto: usize| -> Result<()> {
+            let at = ola.at;
+            let parts = ola.take(upto);
+            for (f, chans) in files.iter_mut().zip(&parts) {
+                let slices: Vec<&[f32]> = chans.iter().map(Vec::as_slice).collect();
+                f.write(&slices)?;
+            }
+            if let Some(r) = residual.as_mut() {
+                let res: Vec<Vec<f32>> = (0..n_ch)
+                    .map(|ch| {
+                        let mut x = req.audio.channels[ch][at..upto.max(at)].to_vec();
+                        for g in &parts {
+                            for (a, v) in x.iter_mut().zip(&g[ch]) {
+                                *a -= v;
+                            }
+                        }
+                        x
+                    })
+                    .collect();
+                let slices: Vec<&[f32]> = res.iter().map(Vec::as_slice).collect();
+                r.write(&slices)?;
+            }
+            Ok(())
+        };
+        for from in (0..n_frames).step_by(BLOCK) {
+            let to = (from + BLOCK).min(n_frames);
+            let mut masks = group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
+            to_masks(&mut masks, req.params.mask_power);
+            let frames = native.frames_for(model, from, to);
+            let spectra = native.spectra(frames);
+            let pieces: Vec<(usize, Vec<Vec<f32>>)> = masks
+                .par_iter()
+                .map(|m| native.apply(model, m, from, frames, &spectra, false))
+                .collect();
+            for (g, (start, chans)) in pieces.iter().enumerate() {
+                ola.add(g, *start, chans);
+            }
+            // Samples before the first one the next block's frames reach are complete.
+            let upto = if to == n_frames {
+                native.len
+            } else {
+                native.first_sample(frames.1)
             };
-            let mut sum = vec![vec![0.0f32; native.len]; n_ch];
-            for from in (0..n_frames).step_by(BLOCK) {
-                let to = (from + BLOCK).min(n_frames);
-                let mut masks =
-                    group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
-                to_masks(&mut masks, req.params.mask_power);
-                let (start, chans) = native.apply(
-                    model,
-                    &masks[0],
-                    from,
-                    native.frames_for(model, from, to),
-                    false,
-                );
-                for (acc, c) in sum.iter_mut().zip(&chans) {
-                    for (a, v) in acc[start..start + c.len()].iter_mut().zip(c) {
-                        *a += v;
+            flush(&mut ola, upto)?;
+            done += 1;
+            progress(done, total);
+        }
+        flush(&mut ola, native.len)?;
+        drop(flush);
+        for (f, rel) in files.into_iter().zip(rels) {
+            f.finish()?;
+            written.push(StemFile {
+                kind: dir,
+                file: rel,
+                start: 0.0,
+                score_note: None,
+            });
+        }
+        if let Some(r) = residual {
+            r.finish()?;
+            residual_file = Some(StemFile {
+                kind: "residual",
+                file: "stems/residual.wav".into(),
+                start: 0.0,
+                score_note: None,
+            });
+        }
+    }
+
+    if with_notes {
+        let mut span = vec![(usize::MAX, 0usize); notes.len()];
+        for (c, owner) in owners.iter().enumerate() {
+            for (f, &id) in owner.iter().enumerate() {
+                if id != usize::MAX && model.h[(c, f)] > 0.0 {
+                    span[id] = (span[id].0.min(f), span[id].1.max(f));
+                }
+            }
+        }
+        for (id, n) in notes.iter().enumerate() {
+            done += 1;
+            progress(done, total);
+            let (first, last) = span[id];
+            if !req.onsets[id].is_finite() || first == usize::MAX {
+                continue;
+            }
+            let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
+            let mut local: Vec<usize> = vec![id];
+            for (c, owner) in owners.iter().enumerate() {
+                for (f, &o) in owner.iter().enumerate().take(to).skip(from) {
+                    if o != usize::MAX && model.h[(c, f)] > 0.0 && !local.contains(&o) {
+                        local.push(o);
                     }
                 }
             }
-            sum
+            let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
+            let grouping = Grouping {
+                n_groups: local.len(),
+                group_of: &slot,
+            };
+            let mut masks = group_models(model, &owners, &grouping, from, to);
+            to_masks(&mut masks, req.params.mask_power);
+            let frames = native.frames_for(model, from, to);
+            let spectra = native.spectra(frames);
+            let (start, chans) =
+                native.apply(model, &masks[0], from, frames, &spectra, req.full_length);
+            let rel = format!(
+                "stems/note/{id:04}_{}_{}_{:.3}s.wav",
+                n.pitch,
+                file_pitch_name(n.pitch),
+                req.onsets[id]
+            );
+            crate::audio::write_wav(&outdir.join(&rel), &chans, rate, req.encoding)?;
+            written.push(StemFile {
+                kind: "note",
+                file: rel,
+                start: start as f64 / rate as f64,
+                score_note: Some(id),
+            });
         }
-    };
-    let residual: Vec<Vec<f32>> = req
-        .audio
-        .channels
-        .iter()
-        .zip(&sum)
-        .map(|(x, s)| x.iter().zip(s).map(|(a, b)| a - b).collect())
-        .collect();
-    let rel = write("stems/residual.wav".into(), &residual)?;
-    written.push(StemFile {
-        kind: "residual",
-        file: rel,
-        start: 0.0,
-        score_note: None,
-    });
+    }
+    written.extend(residual_file);
     Ok(written)
 }
 

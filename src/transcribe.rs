@@ -134,8 +134,9 @@ pub struct Activations<'a> {
     pub components: &'a [Component],
     /// V, K × N.
     pub v: &'a DMatrix<f32>,
-    /// |X|, K × N: the linear magnitude the separated energy of a note is measured on.
-    pub magnitude: &'a DMatrix<f32>,
+    /// `Some(γ)` when V = log(1 + γ|X|), `None` when V = |X|: how to get back the linear
+    /// magnitude |X| = (e^V − 1)/γ the separated energy of a note is measured on.
+    pub log_gamma: Option<f64>,
     /// W, K × R.
     pub w: &'a DMatrix<f64>,
     /// H, R × N.
@@ -201,12 +202,21 @@ impl Activations<'_> {
             for k in 0..self.w.nrows() {
                 let part = self.w[(k, row)] * hn;
                 if part > 0.0 {
-                    let m = part / total[k].max(1e-300) * self.magnitude[(k, n)] as f64;
+                    let m = part / total[k].max(1e-300) * self.linear(k, n);
                     sum += m * m;
                 }
             }
         }
         sum.sqrt()
+    }
+
+    /// |X(k, n)|, from V.
+    fn linear(&self, k: usize, n: usize) -> f64 {
+        let v = self.v[(k, n)] as f64;
+        match self.log_gamma {
+            None => v,
+            Some(g) => v.exp_m1() / g,
+        }
     }
 
     /// Peak activation of `row` over [t, t + dur], and the frame where it is.
@@ -363,8 +373,14 @@ pub fn transcribe(
                 .enumerate()
                 .filter_map(|(m, n)| {
                     let (a, b) = window(n.onset);
-                    best_peak(&flux.novelty(m, None, a, b), a, flux, n.onset, op.prior_sigma)
-                        .map(|t| t - n.onset)
+                    best_peak(
+                        &flux.novelty(m, None, a, b),
+                        a,
+                        flux,
+                        n.onset,
+                        op.prior_sigma,
+                    )
+                    .map(|t| t - n.onset)
                 })
                 .collect(),
         )
