@@ -40,7 +40,11 @@ fn main() {
     );
     let ones = DMatrix::from_element(h0.nrows(), h0.ncols(), 1.0);
     let iters = 30;
-    for tile in [8, 16, 32, 64, 128, 256] {
+    let tiles: Vec<usize> = std::env::var("TILES")
+        .ok()
+        .map(|s| s.split(",").map(|x| x.parse().unwrap()).collect())
+        .unwrap_or(vec![8, 16, 32, 64, 128, 256]);
+    for tile in tiles {
         for (label, h) in [("score", &h0), ("ones", &ones)] {
             let p = NmfParams {
                 precision: Precision::Single,

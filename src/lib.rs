@@ -26,6 +26,7 @@ pub mod audio;
 pub mod error;
 pub mod eval;
 pub mod inspect;
+pub mod kernel;
 pub mod nmf;
 pub mod onsets;
 pub mod outputs;

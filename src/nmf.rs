@@ -185,6 +185,8 @@ pub trait Float:
     const ONE: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// C = Aᵀ·B by columns ([`crate::kernel`]).
+    fn at_b(a: &[&[Self]], b: &[&[Self]], c: &mut [Self]);
 }
 
 impl Float for f32 {
@@ -196,6 +198,9 @@ impl Float for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn at_b(a: &[&[f32]], b: &[&[f32]], c: &mut [f32]) {
+        crate::kernel::at_b_f32(a, b, c)
+    }
 }
 
 impl Float for f64 {
@@ -206,6 +211,9 @@ impl Float for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    fn at_b(a: &[&[f64]], b: &[&[f64]], c: &mut [f64]) {
+        crate::kernel::at_b_f64(a, b, c)
     }
 }
 
@@ -269,6 +277,8 @@ struct Engine<'a, T: Float> {
     w: Vec<T>,
     tiles: Vec<Tile<T>>,
     eps: T,
+    /// The CPU runs [`crate::kernel`].
+    fast: bool,
 }
 
 fn mat<T: Float>(s: &[T], rows: usize, cols: usize) -> MatRef<'_, T> {
@@ -316,11 +326,44 @@ impl<'a, T: Float> Engine<'a, T> {
             w,
             tiles,
             eps: T::from_f64(p.eps),
+            fast: crate::kernel::available(),
         }
     }
 
     fn v_tile(&self, t: &Tile<T>) -> MatRef<'_, T> {
         mat(&self.v[t.start * self.k..], self.k, t.len)
+    }
+
+    /// out (|rows| × |cols|) = W[:, rows]ᵀ·[cols]: by the dot-product kernel where the CPU runs
+    /// it, else by faer's GEMM on a gathered copy of W[:, rows] (in `wa`).
+    fn wt_times(&self, rows: &[usize], cols: &[&[T]], wa: &mut Vec<T>, out: &mut [T]) {
+        if self.fast {
+            let w: Vec<&[T]> = rows
+                .iter()
+                .map(|&r| &self.w[r * self.k..(r + 1) * self.k])
+                .collect();
+            T::at_b(&w, cols, out);
+        } else {
+            self.gather_w(rows, wa);
+            let mut b = Vec::with_capacity(cols.len() * self.k);
+            for c in cols {
+                b.extend_from_slice(c);
+            }
+            let (a, n) = (rows.len(), cols.len());
+            gemm(
+                mat_mut(out, a, n),
+                false,
+                mat(wa, self.k, a).transpose(),
+                mat(&b, self.k, n),
+            );
+        }
+    }
+
+    /// The frames of V in tile `t`.
+    fn v_columns(&self, t: &Tile<T>) -> Vec<&[T]> {
+        self.v[t.start * self.k..(t.start + t.len) * self.k]
+            .chunks(self.k)
+            .collect()
     }
 
     /// W[:, rows], K × |rows|.
@@ -433,7 +476,6 @@ impl<'a, T: Float> Engine<'a, T> {
                         continue;
                     }
                     let len = t.len;
-                    this.gather_w(&t.rows, &mut wa);
                     ga.clear();
                     for &j in &t.rows {
                         ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
@@ -442,12 +484,7 @@ impl<'a, T: Float> Engine<'a, T> {
                     // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
                     num.resize(a * len, T::ZERO);
                     den.resize(a * len, T::ZERO);
-                    gemm(
-                        mat_mut(&mut num, a, len),
-                        false,
-                        mat(&wa, k, a).transpose(),
-                        vt,
-                    );
+                    this.wt_times(&t.rows, &this.v_columns(t), &mut wa, &mut num);
                     gemm(
                         mat_mut(&mut den, a, len),
                         false,
@@ -511,6 +548,7 @@ impl<'a, T: Float> Engine<'a, T> {
             .par_chunks_mut(per_group)
             .map(|group| {
                 let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+                let mut wa_copy = Vec::new();
                 let (mut wa, mut q, mut num, mut old, mut scratch) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for t in group.iter_mut() {
@@ -531,18 +569,13 @@ impl<'a, T: Float> Engine<'a, T> {
                     };
                     ratio(&mut q, &t.h);
                     num.resize(a * len, T::ZERO);
-                    gemm(
-                        mat_mut(&mut num, a, len),
-                        false,
-                        mat(&wa, k, a).transpose(),
-                        mat(&q, k, len),
-                    );
+                    let qcols: Vec<&[T]> = q.chunks(k).collect();
+                    this.wt_times(&t.rows, &qcols, &mut wa_copy, &mut num);
                     if track_change {
                         old.clear();
                         old.extend_from_slice(&t.h);
                     }
-                    for (c, (hc, nc)) in t.h.chunks_mut(a).zip(num.chunks(a)).enumerate() {
-                        let _ = c;
+                    for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
                         for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
                             *x = *x * (nu / (colsum[ri] + this.eps));
                         }
@@ -847,6 +880,28 @@ mod tests {
                 assert_eq!(again.h, f.h, "{divergence:?}: 1 and 2 threads differ");
                 assert_eq!(again.w, f.w);
             }
+        }
+    }
+
+    #[test]
+    fn the_gemm_fallback_agrees_with_the_kernel() {
+        let (v, w0, h0) = banded(60, 12, 150);
+        let p = NmfParams {
+            iterations: 20,
+            precision: Precision::Double,
+            ..Default::default()
+        };
+        let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+        let run = |fast: bool| {
+            let mut e = Engine::<f64>::new(Cow::Borrowed(&v64), 60, &w0, &h0, &p);
+            e.fast = fast;
+            e.run(&p, |_| {}).unwrap()
+        };
+        let slow = run(false);
+        if crate::kernel::available() {
+            let fast = run(true);
+            assert!((&fast.h - &slow.h).amax() < 1e-9 * slow.h.amax());
+            assert!((&fast.w - &slow.w).amax() < 1e-9);
         }
     }
 
