@@ -112,9 +112,17 @@ impl Audio {
         }
     }
 
-    /// The mono mix-down at `rate` Hz: what the analysis stages work on.
-    pub fn analysis_signal(&self, rate: u32) -> Result<Vec<f32>> {
-        resample(&self.mono(), self.sample_rate, rate)
+    /// The mono mix-down at `rate` Hz: what the analysis stages work on (borrowed when the
+    /// recording is mono at that rate already, so a long recording is not held twice).
+    pub fn analysis_signal(&self, rate: u32) -> Result<std::borrow::Cow<'_, [f32]>> {
+        match self.channels.as_slice() {
+            [only] if self.sample_rate == rate => Ok(std::borrow::Cow::Borrowed(only)),
+            _ => Ok(std::borrow::Cow::Owned(resample(
+                &self.mono(),
+                self.sample_rate,
+                rate,
+            )?)),
+        }
     }
 }
 

@@ -491,10 +491,17 @@ pub fn transcribe(
     let mut raw_unique = vec![0.0f64; notes.len()];
     let mut raw_amp = vec![0.0f64; notes.len()];
     let mut free = vec![0usize; notes.len()];
+    // Notes are sorted by score onset: those sounding at onset[m] (± search) start no earlier
+    // than onset[m] − search − the longest duration, and no later than onset[m] + search.
+    let longest = notes.iter().map(|n| n.duration).fold(0.0f64, f64::max);
+    let starts: Vec<f64> = notes.iter().map(|n| n.onset).collect();
     for (m, n) in notes.iter().enumerate() {
-        let others: Vec<f64> = notes
+        let lo = starts.partition_point(|&t| t < onset[m] - op.search - longest - 1e-9);
+        let hi = starts.partition_point(|&t| t <= onset[m] + op.search + 1e-9);
+        let others: Vec<f64> = notes[lo..hi.max(lo)]
             .iter()
             .enumerate()
+            .map(|(o, x)| (o + lo, x))
             .filter(|&(o, x)| {
                 o != m
                     && x.pitch != n.pitch
@@ -543,7 +550,17 @@ pub fn transcribe(
         })
         .collect();
 
-    // Offsets, gains, decisions.
+    // Offsets, gains, decisions. The detected onsets of each (pitch, instrument), sorted.
+    let mut chains: std::collections::HashMap<(u8, &str), Vec<f64>> = Default::default();
+    for (m, n) in notes.iter().enumerate() {
+        chains
+            .entry((n.pitch, n.instrument.as_str()))
+            .or_default()
+            .push(onset[m]);
+    }
+    for c in chains.values_mut() {
+        c.sort_by(f64::total_cmp);
+    }
     let max_amp = raw_amp.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
     let mut events = Vec::new();
     let mut not_played = Vec::new();
@@ -564,14 +581,11 @@ pub fn transcribe(
             continue;
         }
         // The next onset of the same component bounds the note.
-        let next = notes
-            .iter()
-            .enumerate()
-            .filter(|&(o, x)| {
-                x.pitch == n.pitch && x.instrument == n.instrument && onset[o] > onset[m] + 1e-9
-            })
-            .map(|(o, _)| onset[o])
-            .fold(f64::INFINITY, f64::min);
+        let chain = &chains[&(n.pitch, n.instrument.as_str())];
+        let next = chain
+            .get(chain.partition_point(|&t| t <= onset[m] + 1e-9))
+            .copied()
+            .unwrap_or(f64::INFINITY);
         let offset = match act.harmonic_row(n.pitch, &n.instrument) {
             Some(r) => decay_time(act, r, onset[m], p, next),
             None => n.end().min(next),
