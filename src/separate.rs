@@ -248,10 +248,22 @@ impl<'a> Native<'a> {
         let frame_scale = self.frame_scale(model);
         let (a, b) = native;
         let n_bins = g.n_bins();
-        let weights: Vec<f32> = (a..b)
-            .flat_map(|n| (0..n_bins).map(move |k| (k, n)))
-            .map(|(k, n)| mask_at(mask, from, bin_scale, frame_scale, k, n) as f32)
-            .collect();
+        let weights: Vec<f32> = if bin_scale == 1.0 && frame_scale == 1.0 && mask.nrows() == n_bins
+        {
+            // The analysis grid itself: the mask's own values, no interpolation.
+            let last = mask.ncols().saturating_sub(1);
+            (a..b)
+                .flat_map(|n| {
+                    let col = mask.column((n.saturating_sub(from)).min(last));
+                    col.iter().map(|&m| m as f32).collect::<Vec<f32>>()
+                })
+                .collect()
+        } else {
+            (a..b)
+                .flat_map(|n| (0..n_bins).map(move |k| (k, n)))
+                .map(|(k, n)| mask_at(mask, from, bin_scale, frame_scale, k, n) as f32)
+                .collect()
+        };
         let channels: Vec<(usize, Vec<f32>)> = spectra
             .iter()
             .map(|spec| {
