@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use scorenmf::nmf::Divergence;
+use scorenmf::nmf::{Divergence, Precision};
 use scorenmf::outputs::{self, InputFile, RunRecord};
 use scorenmf::pipeline::{self, Config, Magnitude, Preset};
 use scorenmf::{audio, inspect, profile, score, Error};
@@ -261,6 +261,13 @@ struct Params {
     /// NMF iterations [default: 100].
     #[arg(long)]
     iterations: Option<usize>,
+    /// NMF arithmetic: `single` (f32) or `double` (f64, parity with libfmp) [default: single;
+    /// fmp: double].
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    /// Frames per time tile of the sparse NMF (speed only) [default: 32].
+    #[arg(long)]
+    nmf_tile: Option<usize>,
     /// Stop when ‖ΔH‖₂ and ‖ΔW‖₂ fall under this; 0 runs every iteration [default: 0.001].
     #[arg(long)]
     stop_threshold: Option<f64>,
@@ -353,6 +360,8 @@ impl Params {
         set!(self.magnitude => c.magnitude);
         set!(self.gamma => c.gamma);
         set!(self.divergence => c.nmf.divergence);
+        set!(self.precision => c.nmf.precision);
+        set!(self.nmf_tile => c.nmf.tile);
         set!(self.iterations => c.nmf.iterations);
         if let Some(t) = self.stop_threshold {
             c.nmf.stop_threshold = (t > 0.0).then_some(t);
