@@ -24,13 +24,10 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nalgebra::DMatrix;
-use scorenmf::activations::{init_activations, ActivationParams};
 use scorenmf::audio::{read_audio, write_wav, WavEncoding};
 use scorenmf::nmf::{factorize, NmfParams, Precision};
-use scorenmf::pipeline::{magnitude, Magnitude};
+use scorenmf::pipeline::{self, Config, Preset};
 use scorenmf::score::{self, read_score, Note};
-use scorenmf::stft::{Stft, StftParams};
-use scorenmf::templates::{components, init_templates, TemplateParams};
 
 const AUDIO: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
 const SCORE: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
@@ -367,28 +364,10 @@ fn run_scorenmf(dir: &Path, input: &Input, preset: &str, extra: &[&str]) -> RunR
 /// V, W₀ and H₀ of an input on the FMP geometry.
 fn nmf_inputs(input: &Input) -> (DMatrix<f32>, (DMatrix<f64>, DMatrix<f64>)) {
     let audio = read_audio(&input.audio).unwrap();
-    let x = audio.analysis_signal(22050).unwrap();
-    let g = StftParams {
-        n_fft: 2048,
-        hop: 1024,
-    };
-    let spec = Stft::new(g).unwrap().forward(&x);
-    let v = magnitude(&spec, Magnitude::Log, 1.0);
+    let c = Config::preset(Preset::Fmp);
+    let x = audio.analysis_signal(c.sample_rate).unwrap();
     let s = read_score(&input.score).unwrap();
-    let comps = components(&s, false);
-    let w0 = init_templates(
-        &comps,
-        spec.n_bins,
-        22050.0 / 2048.0,
-        &TemplateParams::default(),
-    );
-    let h0 = init_activations(
-        &comps,
-        &s,
-        spec.n_frames,
-        1024.0 / 22050.0,
-        &ActivationParams::default(),
-    );
+    let (_, v, w0, h0) = pipeline::nmf_inputs(&x, &s, &c).unwrap();
     (v, (w0, h0))
 }
 

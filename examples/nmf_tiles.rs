@@ -1,49 +1,30 @@
-//! NMF time against the tile size, score H₀ vs all-ones H₀ (the bench's 10-minute input must
-//! exist: run `cargo bench --bench pipeline -- --quick --no-python` once).
+//! NMF time against the tile size, score H₀ vs all-ones H₀, on the benchmark's 10-minute input
+//! (`cargo bench --bench pipeline -- --quick --no-python` makes it). Environment: `HOP` (1024),
+//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256).
 use nalgebra::DMatrix;
-use scorenmf::activations::{init_activations, ActivationParams};
 use scorenmf::audio::read_audio;
 use scorenmf::nmf::{factorize, NmfParams, Precision};
-use scorenmf::pipeline::{magnitude, Magnitude};
+use scorenmf::pipeline::{nmf_inputs, Config, Preset};
 use scorenmf::score::read_score;
-use scorenmf::stft::{Stft, StftParams};
-use scorenmf::templates::{components, init_templates, TemplateParams};
+use scorenmf::stft::StftParams;
 use std::path::Path;
 use std::time::Instant;
 
 fn main() {
-    let hop: usize = std::env::var("HOP")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
-    let score = std::env::var("SCORE").unwrap_or("target/bench/chopin_10min.csv".into());
+    let env = |k: &str| std::env::var(k).ok();
+    let hop: usize = env("HOP").and_then(|s| s.parse().ok()).unwrap_or(1024);
+    let score = env("SCORE").unwrap_or("target/bench/chopin_10min.csv".into());
+    let tiles: Vec<usize> = env("TILES")
+        .map(|s| s.split(',').map(|x| x.parse().expect("a number")).collect())
+        .unwrap_or(vec![8, 16, 32, 64, 128, 256]);
     let audio = read_audio(Path::new("target/bench/chopin_10min.wav")).unwrap();
-    let x = audio.analysis_signal(22050).unwrap();
-    let spec = Stft::new(StftParams { n_fft: 2048, hop })
-        .unwrap()
-        .forward(&x);
-    let v = magnitude(&spec, Magnitude::Log, 1.0);
+    let mut c = Config::preset(Preset::Fmp);
+    c.stft = StftParams { n_fft: 2048, hop };
+    let x = audio.analysis_signal(c.sample_rate).unwrap();
     let s = read_score(Path::new(&score)).unwrap();
-    let comps = components(&s, false);
-    let w0 = init_templates(
-        &comps,
-        spec.n_bins,
-        22050.0 / 2048.0,
-        &TemplateParams::default(),
-    );
-    let h0 = init_activations(
-        &comps,
-        &s,
-        spec.n_frames,
-        hop as f64 / 22050.0,
-        &ActivationParams::default(),
-    );
+    let (_, v, w0, h0) = nmf_inputs(&x, &s, &c).unwrap();
     let ones = DMatrix::from_element(h0.nrows(), h0.ncols(), 1.0);
     let iters = 30;
-    let tiles: Vec<usize> = std::env::var("TILES")
-        .ok()
-        .map(|s| s.split(",").map(|x| x.parse().unwrap()).collect())
-        .unwrap_or(vec![8, 16, 32, 64, 128, 256]);
     for tile in tiles {
         for (label, h) in [("score", &h0), ("ones", &ones)] {
             let p = NmfParams {

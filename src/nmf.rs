@@ -442,6 +442,24 @@ impl<'a, T: Float> Engine<'a, T> {
         Ok(self.finish(p.normalize, done))
     }
 
+    /// Runs `work` on the fixed partition of the tiles into groups, in parallel, and adds up
+    /// the groups' sums in group order.
+    fn by_groups(
+        &mut self,
+        fixed_w: bool,
+        work: impl Fn(&Self, &mut [Tile<T>]) -> Sums<T> + Sync,
+    ) -> Sums<T> {
+        let mut tiles = std::mem::take(&mut self.tiles);
+        let per_group = tiles.len().div_ceil(GROUPS).max(1);
+        let this = &*self;
+        let partials: Vec<Sums<T>> = tiles
+            .par_chunks_mut(per_group)
+            .map(|group| work(this, group))
+            .collect();
+        self.tiles = tiles;
+        reduce(partials, if fixed_w { 0 } else { self.k }, self.r)
+    }
+
     /// The H update of every tile, and the sums the W update needs (with the new H).
     fn euclidean_pass(&mut self, fixed_w: bool, track_change: bool) -> Sums<T> {
         let (k, r) = (self.k, self.r);
@@ -455,81 +473,73 @@ impl<'a, T: Float> Engine<'a, T> {
             T::ONE,
             Par::Seq,
         );
-        let mut tiles = std::mem::take(&mut self.tiles);
-        let this = &*self;
-        let per_group = tiles.len().div_ceil(GROUPS).max(1);
-        let partials: Vec<Sums<T>> = tiles
-            .par_chunks_mut(per_group)
-            .map(|group| {
-                let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-                let (mut wa, mut ga, mut num, mut den, mut old, mut scratch) = (
-                    Vec::new(),
-                    Vec::new(),
-                    Vec::new(),
-                    Vec::new(),
-                    Vec::new(),
-                    Vec::new(),
+        self.by_groups(fixed_w, |this, group| {
+            let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+            let (mut wa, mut ga, mut num, mut den, mut old, mut scratch) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
+            for t in group.iter_mut() {
+                let a = t.rows.len();
+                if a == 0 {
+                    continue;
+                }
+                let len = t.len;
+                ga.clear();
+                for &j in &t.rows {
+                    ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
+                }
+                let vt = this.v_tile(t);
+                // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
+                num.resize(a * len, T::ZERO);
+                den.resize(a * len, T::ZERO);
+                this.wt_times(&t.rows, &this.v_columns(t), &mut wa, &mut num);
+                gemm(
+                    mat_mut(&mut den, a, len),
+                    false,
+                    mat(&ga, a, a),
+                    mat(&t.h, a, len),
                 );
-                for t in group.iter_mut() {
-                    let a = t.rows.len();
-                    if a == 0 {
-                        continue;
+                if track_change {
+                    old.clear();
+                    old.extend_from_slice(&t.h);
+                }
+                for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&den) {
+                    *x = *x * (nu / (de + this.eps));
+                }
+                if track_change {
+                    for (o, &x) in old.iter_mut().zip(&t.h) {
+                        *o = x - *o;
                     }
-                    let len = t.len;
-                    ga.clear();
-                    for &j in &t.rows {
-                        ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
-                    }
-                    let vt = this.v_tile(t);
-                    // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
-                    num.resize(a * len, T::ZERO);
-                    den.resize(a * len, T::ZERO);
-                    this.wt_times(&t.rows, &this.v_columns(t), &mut wa, &mut num);
-                    gemm(
-                        mat_mut(&mut den, a, len),
-                        false,
-                        mat(&ga, a, a),
-                        mat(&t.h, a, len),
-                    );
-                    if track_change {
-                        old.clear();
-                        old.extend_from_slice(&t.h);
-                    }
-                    for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&den) {
-                        *x = *x * (nu / (de + this.eps));
-                    }
-                    if track_change {
-                        for (o, &x) in old.iter_mut().zip(&t.h) {
-                            *o = x - *o;
+                    add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
+                }
+                if !fixed_w {
+                    let ht = mat(&t.h, a, len);
+                    // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
+                    scratch.resize((k * a).max(a * a), T::ZERO);
+                    gemm(mat_mut(&mut scratch, k, a), false, vt, ht.transpose());
+                    for (j, &ri) in t.rows.iter().enumerate() {
+                        for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
+                            .iter_mut()
+                            .zip(&scratch[j * k..(j + 1) * k])
+                        {
+                            *s += x;
                         }
-                        add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
                     }
-                    if !fixed_w {
-                        let ht = mat(&t.h, a, len);
-                        // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
-                        scratch.resize((k * a).max(a * a), T::ZERO);
-                        gemm(mat_mut(&mut scratch, k, a), false, vt, ht.transpose());
-                        for (j, &ri) in t.rows.iter().enumerate() {
-                            for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
-                                .iter_mut()
-                                .zip(&scratch[j * k..(j + 1) * k])
-                            {
-                                *s += x;
-                            }
-                        }
-                        gemm(mat_mut(&mut scratch, a, a), false, ht, ht.transpose());
-                        for (j, &rj) in t.rows.iter().enumerate() {
-                            for (i, &ri) in t.rows.iter().enumerate() {
-                                sums.hh[ri + rj * r] += scratch[i + j * a];
-                            }
+                    gemm(mat_mut(&mut scratch, a, a), false, ht, ht.transpose());
+                    for (j, &rj) in t.rows.iter().enumerate() {
+                        for (i, &ri) in t.rows.iter().enumerate() {
+                            sums.hh[ri + rj * r] += scratch[i + j * a];
                         }
                     }
                 }
-                sums
-            })
-            .collect();
-        self.tiles = tiles;
-        reduce(partials, if fixed_w { 0 } else { k }, r)
+            }
+            sums
+        })
     }
 
     /// The KL H update of every tile, and the sums of the W update (with the new H).
@@ -541,80 +551,72 @@ impl<'a, T: Float> Engine<'a, T> {
             .chunks(k)
             .map(|c| c.iter().fold(T::ZERO, |s, &x| s + x))
             .collect();
-        let mut tiles = std::mem::take(&mut self.tiles);
-        let this = &*self;
-        let per_group = tiles.len().div_ceil(GROUPS).max(1);
-        let partials: Vec<Sums<T>> = tiles
-            .par_chunks_mut(per_group)
-            .map(|group| {
-                let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-                let mut wa_copy = Vec::new();
-                let (mut wa, mut q, mut num, mut old, mut scratch) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                for t in group.iter_mut() {
-                    let a = t.rows.len();
-                    if a == 0 {
-                        continue;
+        self.by_groups(fixed_w, |this, group| {
+            let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+            let mut wa_copy = Vec::new();
+            let (mut wa, mut q, mut num, mut old, mut scratch) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for t in group.iter_mut() {
+                let a = t.rows.len();
+                if a == 0 {
+                    continue;
+                }
+                let len = t.len;
+                this.gather_w(&t.rows, &mut wa);
+                let v_slice = &this.v[t.start * k..(t.start + len) * k];
+                // Q = V ⊘ (W·H + ε) on the tile.
+                let ratio = |q: &mut Vec<T>, h: &[T]| {
+                    q.resize(k * len, T::ZERO);
+                    gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
+                    for (x, &vv) in q.iter_mut().zip(v_slice) {
+                        *x = vv / (*x + this.eps);
                     }
-                    let len = t.len;
-                    this.gather_w(&t.rows, &mut wa);
-                    let v_slice = &this.v[t.start * k..(t.start + len) * k];
-                    // Q = V ⊘ (W·H + ε) on the tile.
-                    let ratio = |q: &mut Vec<T>, h: &[T]| {
-                        q.resize(k * len, T::ZERO);
-                        gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
-                        for (x, &vv) in q.iter_mut().zip(v_slice) {
-                            *x = vv / (*x + this.eps);
-                        }
-                    };
-                    ratio(&mut q, &t.h);
-                    num.resize(a * len, T::ZERO);
-                    let qcols: Vec<&[T]> = q.chunks(k).collect();
-                    this.wt_times(&t.rows, &qcols, &mut wa_copy, &mut num);
-                    if track_change {
-                        old.clear();
-                        old.extend_from_slice(&t.h);
-                    }
-                    for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
-                        for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
-                            *x = *x * (nu / (colsum[ri] + this.eps));
-                        }
-                    }
-                    if track_change {
-                        for (o, &x) in old.iter_mut().zip(&t.h) {
-                            *o = x - *o;
-                        }
-                        add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
-                    }
-                    if !fixed_w {
-                        ratio(&mut q, &t.h);
-                        scratch.resize(k * a, T::ZERO);
-                        gemm(
-                            mat_mut(&mut scratch, k, a),
-                            false,
-                            mat(&q, k, len),
-                            mat(&t.h, a, len).transpose(),
-                        );
-                        for (j, &ri) in t.rows.iter().enumerate() {
-                            for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
-                                .iter_mut()
-                                .zip(&scratch[j * k..(j + 1) * k])
-                            {
-                                *s += x;
-                            }
-                            let mut s = T::ZERO;
-                            for c in 0..len {
-                                s += t.h[j + c * a];
-                            }
-                            sums.rowsum[ri] += s;
-                        }
+                };
+                ratio(&mut q, &t.h);
+                num.resize(a * len, T::ZERO);
+                let qcols: Vec<&[T]> = q.chunks(k).collect();
+                this.wt_times(&t.rows, &qcols, &mut wa_copy, &mut num);
+                if track_change {
+                    old.clear();
+                    old.extend_from_slice(&t.h);
+                }
+                for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
+                    for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
+                        *x = *x * (nu / (colsum[ri] + this.eps));
                     }
                 }
-                sums
-            })
-            .collect();
-        self.tiles = tiles;
-        reduce(partials, if fixed_w { 0 } else { k }, r)
+                if track_change {
+                    for (o, &x) in old.iter_mut().zip(&t.h) {
+                        *o = x - *o;
+                    }
+                    add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
+                }
+                if !fixed_w {
+                    ratio(&mut q, &t.h);
+                    scratch.resize(k * a, T::ZERO);
+                    gemm(
+                        mat_mut(&mut scratch, k, a),
+                        false,
+                        mat(&q, k, len),
+                        mat(&t.h, a, len).transpose(),
+                    );
+                    for (j, &ri) in t.rows.iter().enumerate() {
+                        for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
+                            .iter_mut()
+                            .zip(&scratch[j * k..(j + 1) * k])
+                        {
+                            *s += x;
+                        }
+                        let mut s = T::ZERO;
+                        for c in 0..len {
+                            s += t.h[j + c * a];
+                        }
+                        sums.rowsum[ri] += s;
+                    }
+                }
+            }
+            sums
+        })
     }
 
     /// Normalizes, measures the error and gathers the tiles into a dense H.

@@ -185,6 +185,23 @@ pub fn magnitude_of(
     Ok(v)
 }
 
+/// The factorization's inputs from the analysis signal `x`: the components, V, W₀ and H₀.
+pub fn nmf_inputs(
+    x: &[f32],
+    score: &Score,
+    c: &Config,
+) -> Result<(Vec<Component>, DMatrix<f32>, DMatrix<f64>, DMatrix<f64>)> {
+    let stage = profile::stage("stft");
+    let v = magnitude_of(x, c.stft, c.magnitude, c.gamma)?;
+    drop(stage);
+    let _stage = profile::stage("templates and activations");
+    let comps = components(score, c.per_instrument);
+    let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
+    let w0 = init_templates(&comps, v.nrows(), freq_res, &c.templates);
+    let h0 = init_activations(&comps, score, v.ncols(), c.frame_time(), &c.activations);
+    Ok((comps, v, w0, h0))
+}
+
 /// STFT, V, W₀, H₀ and the constrained NMF of the analysis signal `x`.
 pub fn decompose(
     x: &[f32],
@@ -192,15 +209,7 @@ pub fn decompose(
     c: &Config,
     progress: impl FnMut(usize),
 ) -> Result<Decomposition> {
-    let stage = profile::stage("stft");
-    let v = magnitude_of(x, c.stft, c.magnitude, c.gamma)?;
-    drop(stage);
-    let stage = profile::stage("templates and activations");
-    let comps = components(score, c.per_instrument);
-    let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
-    let w0 = init_templates(&comps, v.nrows(), freq_res, &c.templates);
-    let h0 = init_activations(&comps, score, v.ncols(), c.frame_time(), &c.activations);
-    drop(stage);
+    let (comps, v, w0, h0) = nmf_inputs(x, score, c)?;
     let stage = profile::stage("nmf");
     let factorization = factorize(&v, w0.clone(), h0.clone(), &c.nmf, progress)?;
     drop(stage);
