@@ -204,7 +204,7 @@ fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
         return Err(short(interleaved.len()));
     }
     Ok(Some(Audio {
-        channels: deinterleave(&interleaved, n_channels),
+        channels: deinterleave(interleaved, n_channels),
         sample_rate: spec.sample_rate,
         format: AudioFormat {
             container: Container::Wav,
@@ -214,7 +214,10 @@ fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
     }))
 }
 
-fn deinterleave(interleaved: &[f32], n_channels: usize) -> Vec<Vec<f32>> {
+fn deinterleave(interleaved: Vec<f32>, n_channels: usize) -> Vec<Vec<f32>> {
+    if n_channels == 1 {
+        return vec![interleaved];
+    }
     (0..n_channels)
         .map(|c| {
             interleaved
@@ -293,7 +296,7 @@ fn decode_symphonia(path: &Path, bytes: Vec<u8>, container: Container) -> Result
         return Err(Error::audio(path, "holds no audio samples"));
     }
     Ok(Audio {
-        channels: deinterleave(&interleaved, n_channels),
+        channels: deinterleave(interleaved, n_channels),
         sample_rate,
         format: AudioFormat {
             container,
