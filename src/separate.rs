@@ -346,6 +346,43 @@ impl OverlapAdd {
     }
 }
 
+/// The files of one grouping being written: a stem per group and, for the first grouping, the
+/// residual (the mixture minus its stems).
+struct Stream {
+    files: Vec<WavStream>,
+    rels: Vec<String>,
+    residual: Option<WavStream>,
+    ola: OverlapAdd,
+}
+
+impl Stream {
+    /// Writes every sample before `upto`, now complete.
+    fn flush(&mut self, upto: usize, audio: &Audio) -> Result<()> {
+        let at = self.ola.at;
+        let parts = self.ola.take(upto);
+        for (f, chans) in self.files.iter_mut().zip(&parts) {
+            let slices: Vec<&[f32]> = chans.iter().map(Vec::as_slice).collect();
+            f.write(&slices)?;
+        }
+        if let Some(r) = self.residual.as_mut() {
+            let res: Vec<Vec<f32>> = (0..audio.channels.len())
+                .map(|ch| {
+                    let mut x = audio.channels[ch][at..upto.max(at)].to_vec();
+                    for g in &parts {
+                        for (a, v) in x.iter_mut().zip(&g[ch]) {
+                            *a -= v;
+                        }
+                    }
+                    x
+                })
+                .collect();
+            let slices: Vec<&[f32]> = res.iter().map(Vec::as_slice).collect();
+            r.write(&slices)?;
+        }
+        Ok(())
+    }
+}
+
 /// The groupings stems can be made by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -471,79 +508,62 @@ pub fn write_stems(
     }
     let n_blocks = n_frames.div_ceil(BLOCK).max(1);
     let with_notes = req.by.contains(&By::Note);
-    let total = whole.len() * n_blocks + if with_notes { notes.len() } else { 0 };
+    let total = n_blocks + if with_notes { notes.len() } else { 0 };
     let mut done = 0;
     let mut written = Vec::new();
-    let mut residual_file = None;
 
-    for (i, (dir, labels, idx)) in whole.iter().enumerate() {
-        let n_groups = labels.len().max(1);
-        let group_of = |_c: usize, note: usize| Some(idx[note]);
-        let grouping = Grouping {
-            n_groups,
-            group_of: &group_of,
-        };
+    // One output stream per grouping, all fed from the same blocks of the native spectra.
+    let mut streams = Vec::with_capacity(whole.len());
+    for (i, (dir, labels, _)) in whole.iter().enumerate() {
         let rels: Vec<String> = labels
             .iter()
             .map(|l| format!("stems/{dir}/{l}.wav"))
             .collect();
-        let mut files = rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?;
-        let mut residual = if i == 0 {
-            Some(create("stems/residual.wav")?)
+        streams.push(Stream {
+            files: rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?,
+            rels,
+            residual: if i == 0 {
+                Some(create("stems/residual.wav")?)
+            } else {
+                None
+            },
+            ola: OverlapAdd::new(labels.len().max(1), n_ch),
+        });
+    }
+    for from in (0..n_frames).step_by(BLOCK) {
+        let to = (from + BLOCK).min(n_frames);
+        let frames = native.frames_for(model, from, to);
+        let spectra = native.spectra(frames);
+        // Samples before the first one the next block's frames reach are complete.
+        let upto = if to == n_frames {
+            native.len
         } else {
-            None
+            native.first_sample(frames.1)
         };
-        let mut ola = OverlapAdd::new(n_groups, n_ch);
-        let mut flush = |ola: &mut OverlapAdd, upto: usize| -> Result<()> {
-            let at = ola.at;
-            let parts = ola.take(upto);
-            for (f, chans) in files.iter_mut().zip(&parts) {
-                let slices: Vec<&[f32]> = chans.iter().map(Vec::as_slice).collect();
-                f.write(&slices)?;
-            }
-            if let Some(r) = residual.as_mut() {
-                let res: Vec<Vec<f32>> = (0..n_ch)
-                    .map(|ch| {
-                        let mut x = req.audio.channels[ch][at..upto.max(at)].to_vec();
-                        for g in &parts {
-                            for (a, v) in x.iter_mut().zip(&g[ch]) {
-                                *a -= v;
-                            }
-                        }
-                        x
-                    })
-                    .collect();
-                let slices: Vec<&[f32]> = res.iter().map(Vec::as_slice).collect();
-                r.write(&slices)?;
-            }
-            Ok(())
-        };
-        for from in (0..n_frames).step_by(BLOCK) {
-            let to = (from + BLOCK).min(n_frames);
+        for ((_, labels, idx), stream) in whole.iter().zip(&mut streams) {
+            let group_of = |_c: usize, note: usize| Some(idx[note]);
+            let grouping = Grouping {
+                n_groups: labels.len().max(1),
+                group_of: &group_of,
+            };
             let mut masks = group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
             to_masks(&mut masks, req.params.mask_power);
-            let frames = native.frames_for(model, from, to);
-            let spectra = native.spectra(frames);
             let pieces: Vec<(usize, Vec<Vec<f32>>)> = masks
                 .par_iter()
                 .map(|m| native.apply(model, m, from, frames, &spectra, false))
                 .collect();
             for (g, (start, chans)) in pieces.iter().enumerate() {
-                ola.add(g, *start, chans);
+                stream.ola.add(g, *start, chans);
             }
-            // Samples before the first one the next block's frames reach are complete.
-            let upto = if to == n_frames {
-                native.len
-            } else {
-                native.first_sample(frames.1)
-            };
-            flush(&mut ola, upto)?;
-            done += 1;
-            progress(done, total);
+            stream.flush(upto, req.audio)?;
         }
-        flush(&mut ola, native.len)?;
-        drop(flush);
-        for (f, rel) in files.into_iter().zip(rels) {
+        done += 1;
+        progress(done, total);
+    }
+    let mut residual_file = None;
+    for ((dir, _, _), mut stream) in whole.iter().zip(streams) {
+        stream.flush(native.len, req.audio)?;
+        for (f, rel) in stream.files.into_iter().zip(stream.rels) {
             f.finish()?;
             written.push(StemFile {
                 kind: dir,
@@ -552,7 +572,7 @@ pub fn write_stems(
                 score_note: None,
             });
         }
-        if let Some(r) = residual {
+        if let Some(r) = stream.residual {
             r.finish()?;
             residual_file = Some(StemFile {
                 kind: "residual",
