@@ -1,22 +1,13 @@
 //! Snapshot tests on the Chopin example: the transcribed note events and a compact summary of
 //! the factorization, for the default and the FMP preset. A change in any stage shows here.
 
-use std::path::Path;
+mod common;
 
 use nalgebra::DMatrix;
-use scorenmf::audio::read_audio;
 use scorenmf::pipeline::{run_transcription, Config, Preset, TranscribeOutput};
-use scorenmf::score::read_score;
 
 fn run(preset: Preset) -> TranscribeOutput {
-    let audio = read_audio(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
-    ))
-    .unwrap();
-    let score = read_score(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
-    ))
-    .unwrap();
+    let (audio, score) = common::chopin();
     run_transcription(&audio, &score, &Config::preset(preset), |_| {}).unwrap()
 }
 

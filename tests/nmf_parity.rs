@@ -1,13 +1,14 @@
 //! Parity with the FMP reference (libfmp 1.3.0, librosa 0.11.0) on the Chopin excerpt; the
 //! reference and the script that made it are in `tests/data/fmp_reference/` (see its README).
 
+mod common;
+
 use std::path::Path;
 
 use nalgebra::DMatrix;
 use scorenmf::activations::{init_activations, ActivationParams};
-use scorenmf::audio::read_audio;
 use scorenmf::nmf::{factorize, Divergence, NmfParams, Precision};
-use scorenmf::score::read_score;
+use scorenmf::pipeline::{Config, Preset};
 use scorenmf::stft::{Stft, StftParams};
 use scorenmf::templates::{components, init_templates, TemplateParams};
 
@@ -42,17 +43,14 @@ fn rel_max_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     diff / b.amax()
 }
 
+/// The `fmp` preset's NMF parameters, which must be libfmp's as the notebook calls it.
 fn fmp_params() -> NmfParams {
-    NmfParams {
-        divergence: Divergence::Euclidean,
-        iterations: 100,
-        stop_threshold: Some(0.001),
-        eps: f32::EPSILON as f64,
-        fixed_w: false,
-        normalize: true,
-        precision: Precision::Double,
-        ..NmfParams::default()
-    }
+    let p = Config::preset(Preset::Fmp).nmf;
+    assert_eq!(p.divergence, Divergence::Euclidean);
+    assert_eq!((p.iterations, p.stop_threshold), (100, Some(0.001)));
+    assert_eq!(p.eps, f32::EPSILON as f64);
+    assert!(!p.fixed_w && p.normalize);
+    p
 }
 
 #[test]
@@ -80,14 +78,7 @@ fn nmf_matches_libfmp_on_the_reference_inputs() {
 
 #[test]
 fn our_v_w0_h0_match_the_reference() {
-    let audio = read_audio(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
-    ))
-    .unwrap();
-    let score = read_score(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
-    ))
-    .unwrap();
+    let (audio, score) = common::chopin();
     let x = audio.analysis_signal(22050).unwrap();
     let stft = Stft::new(StftParams {
         n_fft: 2048,

@@ -1,11 +1,13 @@
 //! Separation: the stems of a grouping plus the residual give back the input; stereo stays
 //! stereo at the input's rate and length; per-note stems partition the same sound.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use scorenmf::audio::{read_audio, Audio, AudioFormat, Container, WavEncoding};
 use scorenmf::pipeline::{run_transcription, separate, Config, Preset};
-use scorenmf::score::{read_score, Score};
+use scorenmf::score::Score;
 use scorenmf::separate::By;
 use scorenmf::synth::{random_piece, render, Timbre};
 
@@ -96,14 +98,7 @@ fn check(audio: &Audio, score: &Score, name: &str) {
 
 #[test]
 fn chopin_stems_add_up() {
-    let audio = read_audio(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
-    ))
-    .unwrap();
-    let score = read_score(Path::new(
-        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
-    ))
-    .unwrap();
+    let (audio, score) = common::chopin();
     check(&audio, &score, "chopin");
 }
 
