@@ -14,7 +14,7 @@ use crate::onsets::{Flux, Grid, NoveltyBank};
 use crate::profile;
 use crate::score::Score;
 use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
-use crate::stft::{Spectrogram, Stft, StftParams};
+use crate::stft::{Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
 use crate::transcribe::{
     novelty_requests, transcribe, Activations, TranscribeParams, Transcription,
@@ -147,21 +147,9 @@ pub struct Decomposition {
     pub factorization: Factorization,
 }
 
-/// V from a spectrogram: |X| or log(1 + γ|X|), in f32 as numpy computes it on librosa's
-/// float32 STFT.
-pub fn magnitude(spec: &Spectrogram, kind: Magnitude, gamma: f64) -> DMatrix<f32> {
-    let g = gamma as f32;
-    DMatrix::from_fn(spec.n_bins, spec.n_frames, |k, n| {
-        let m = spec.frame(n)[k].norm();
-        match kind {
-            Magnitude::Linear => m,
-            Magnitude::Log => (1.0f32 + g * m).ln(),
-        }
-    })
-}
-
-/// V of the signal `x` on the STFT `geometry`, computed block by block (in parallel) so the
-/// complex spectrogram is never held whole; the same values as [`magnitude`] of the whole STFT.
+/// V of the signal `x` on the STFT `geometry`: |X| or log(1 + γ|X|), in f32 as numpy computes
+/// it on librosa's float32 STFT; block by block (in parallel), so the complex spectrogram is
+/// never held whole.
 pub fn magnitude_of(
     x: &[f32],
     geometry: StftParams,
@@ -179,8 +167,14 @@ pub fn magnitude_of(
         .for_each(|(b, out)| {
             let from = b * BLOCK;
             let spec = stft.forward_range(x, from, from + out.len() / k);
-            let m = magnitude(&spec, kind, gamma);
-            out.copy_from_slice(m.as_slice());
+            // Frame-major spectrogram data and column-major V share one layout.
+            let g = gamma as f32;
+            for (o, c) in out.iter_mut().zip(&spec.data) {
+                *o = match kind {
+                    Magnitude::Linear => c.norm(),
+                    Magnitude::Log => (1.0f32 + g * c.norm()).ln(),
+                };
+            }
         });
     Ok(v)
 }
