@@ -3,14 +3,19 @@
 
     scripts/separation_quality.sh        # installs what it needs, then runs this
 
-Two mixtures are made with fluidsynth and the FluidR3 GM piano (Debian's fluid-soundfont-gm),
+Three mixtures are made with fluidsynth and the FluidR3 GM piano (Debian's fluid-soundfont-gm),
 each part rendered alone and the parts summed, so the true stems are exact:
   * chopin_hands: the Chopin excerpt's score (data/), lh and rh, velocities varied (seeded);
-  * four_voices: a seeded four-voice piece (soprano, alto, tenor, bass), 40 s.
+  * four_voices: a seeded four-voice piece (soprano, alto, tenor, bass), 40 s;
+  * piano_hands: a seeded 3-minute two-hand piece (the generator of the transcription accuracy
+    table, `scorenmf::synth::random_piece(180, 1)`, written by the `accuracy` example), lh and rh.
 Each mixture is separated by `scorenmf separate --by instrument` with the default parameters
-(log-magnitude NMF, hop 512, mask p = 2), with p = 1, with a linear-magnitude KL factorization,
-and with --preset fmp (the FMP notebook's method: log-magnitude NMF, hop 1024, mask p = 1). The oracle is the ideal Wiener mask |S_j|² / Σ|S_k|² of the true stems at the default
-STFT settings (n_fft 2048, hop 512 at 22050 Hz). Scores: mir_eval.separation.bss_eval_sources
+(masks from a linear-magnitude KL factorization of the score's notes at their detected onsets,
+20 iterations, p = 2, hop 512), with p = 1, with 10 and 40 mask iterations, with the
+transcription's own log-magnitude factorization for the masks (`--mask-model shared`), and with
+--preset fmp (the FMP notebook's method: log-magnitude NMF, hop 1024, mask p = 1). The oracle is
+the ideal Wiener mask |S_j|² / Σ|S_k|² of the true stems at the default STFT settings (n_fft 2048,
+hop 512 at 22050 Hz). Scores: mir_eval.separation.bss_eval_sources
 (BSS Eval v3, 512-tap distortion filters, no permutation), SDR/SIR/SAR in dB.
 """
 import json, os, subprocess, sys, warnings
@@ -120,14 +125,27 @@ def bss(stems, est):
     sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(ref, e, compute_permutation=False)
     return {k: (sdr[i], sir[i], sar[i]) for i, k in enumerate(keys)}
 
+def piano_parts(seconds=180, seed=21):
+    csv = os.path.join(OUT, "piano_hands_score.csv")
+    subprocess.run(["cargo", "run", "-q", "--release", "--example", "random_piece", "--",
+                    str(seconds), str(seed), csv], check=True, cwd=ROOT)
+    rows = [l.strip().split(";") for l in open(csv) if l.strip()][1:]
+    parts = {"lh": [], "rh": []}
+    for r in rows:
+        parts[r[4].strip('"')].append((float(r[0]), float(r[1]), int(float(r[2])), float(r[3])))
+    return parts
+
 rows = []
-for name, parts in (("chopin_hands", chopin_parts()), ("four_voices", four_voice_parts())):
+for name, parts in (("chopin_hands", chopin_parts()), ("four_voices", four_voice_parts()),
+                    ("piano_hands", piano_parts())):
     mix, stems = make_mixture(name, parts)
     methods = {"oracle (Wiener)": oracle(mix, stems)}
-    variants = (("default", "scorenmf (default: log-magnitude NMF, p = 2)", []),
+    variants = (("default", "scorenmf (default: linear-KL mask model, 20 iterations, p = 2)", []),
                 ("p1", "scorenmf, p = 1", ["--mask-power", "1"]),
-                ("kl", "scorenmf, linear magnitude + KL, p = 2",
-                 ["--magnitude", "linear", "--divergence", "kl"]),
+                ("it10", "scorenmf, 10 mask iterations", ["--mask-iterations", "10"]),
+                ("it40", "scorenmf, 40 mask iterations", ["--mask-iterations", "40"]),
+                ("shared", "scorenmf, masks from the transcription's log-magnitude NMF (p = 2)",
+                 ["--mask-model", "shared"]),
                 ("fmp", "FMP notebook method (--preset fmp)", ["--preset", "fmp"]))
     for tag, label, extra in variants:
         get = run_scorenmf(name, tag, extra)

@@ -224,6 +224,14 @@ struct StemArgs {
     /// Exponent p of the soft mask M_g = S_g^p / Σ S^p [default: 2; fmp: 1].
     #[arg(long)]
     mask_power: Option<f64>,
+    /// Factorization the masks come from: `linear-kl`, a second one of the linear magnitude
+    /// (generalized KL, activations from the played notes at their detected onsets), or `shared`,
+    /// the transcription's own [default: linear-kl; fmp: shared].
+    #[arg(long, value_enum)]
+    mask_model: Option<scorenmf::separate::MaskModel>,
+    /// Iterations of the `linear-kl` mask factorization [default: 20].
+    #[arg(long)]
+    mask_iterations: Option<usize>,
     /// Write per-note stems at the recording's full length (sample-aligned) instead of cropped.
     #[arg(long)]
     full_length: bool,
@@ -469,8 +477,16 @@ fn analyse_and_write(
         outdir,
     } = io;
     let mut config = params.config();
-    if let Some(p) = stems.and_then(|s| s.mask_power) {
-        config.separate.mask_power = p;
+    if let Some(st) = stems {
+        if let Some(p) = st.mask_power {
+            config.separate.mask_power = p;
+        }
+        if let Some(m) = st.mask_model {
+            config.separate.model = m;
+        }
+        if let Some(n) = st.mask_iterations {
+            config.separate.iterations = n;
+        }
     }
     let clock = std::time::Instant::now();
     let lap = |what: &str| {
@@ -490,10 +506,9 @@ fn analyse_and_write(
         "NMF",
         "iterations",
     );
-    let out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
+    let mut out = pipeline::run_transcription(&a, &s, &config, |i| bar.set_position(i as u64))?;
     bar.finish_and_clear();
     lap("factorized and transcribed");
-    let t = &out.transcription;
     let mut written = Vec::new();
     if let Some(st) = stems {
         let encoding = st
@@ -509,7 +524,7 @@ fn analyse_and_write(
             &a,
             &s,
             &config,
-            &out,
+            &mut out,
             &st.by,
             st.full_length,
             encoding,
@@ -518,6 +533,7 @@ fn analyse_and_write(
         bar.finish_and_clear();
         lap("stems written");
     }
+    let t = &out.transcription;
     if write_notes {
         let note_stems: Vec<_> = written
             .iter()
@@ -554,16 +570,15 @@ fn analyse_and_write(
     };
     outputs::write_json(&outdir.join("run.json"), &record)?;
     if let Some(path) = &cli.global.profile {
-        let v = &out.decomposition.v;
         let profile = serde_json::json!({
             "command": command,
             "threads": rayon::current_num_threads(),
             "stages": profile::stages(),
             "process_peak_rss": profile::process_peak_rss(),
             "nmf": {
-                "k": v.nrows(),
+                "k": f.w.nrows(),
                 "r": f.w.ncols(),
-                "n": v.ncols(),
+                "n": f.h.ncols(),
                 "iterations": f.iterations,
                 "active_entries": f.active_entries,
                 "precision": config.nmf.precision,

@@ -9,11 +9,11 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::nmf::{factorize, Factorization, NmfParams, Precision};
+use crate::nmf::{factorize, Divergence, Factorization, NmfParams, Precision};
 use crate::onsets::{Flux, Grid, NoveltyBank};
 use crate::profile;
-use crate::score::Score;
-use crate::separate::{write_stems, Model, SeparateParams, StemFile, StemRequest};
+use crate::score::{Note, Score};
+use crate::separate::{write_stems, MaskModel, Model, SeparateParams, StemFile, StemRequest};
 use crate::stft::{Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
 use crate::transcribe::{
@@ -92,10 +92,12 @@ impl Config {
                     hop: 512,
                 },
                 nmf: NmfParams::default(),
-                // Measured on rendered two-hand and four-voice mixtures: p = 2 gains 0.5–0.7 dB
-                // SDR over the notebook's p = 1 (README, separation table).
+                // Measured on rendered two-hand and four-voice mixtures (README, separation
+                // table): masks from a linear-magnitude KL factorization of the played notes
+                // beat the log-magnitude transcription's own, and p = 2 beats p = 1.
                 separate: SeparateParams {
                     mask_power: 2.0,
+                    model: MaskModel::LinearKl,
                     ..SeparateParams::default()
                 },
                 ..fmp
@@ -279,28 +281,88 @@ impl TranscribeOutput {
     }
 }
 
-/// Separates `audio` by the factorization in `out` and writes the stems under `outdir/stems`.
+/// The factorization for the masks with [`MaskModel::LinearKl`]. V = |X| is recovered in place
+/// from the transcription's V (|X| = (e^V − 1)/γ for the log magnitude), which it consumes; W
+/// starts again from W₀; H₀ is built as for the transcription, but with each played note at its
+/// detected onset and every other note moved by the score's median offset (a note judged not
+/// played keeps its activation here: the judgement errs on soft notes, and a real note left out
+/// of the model would leak into the others' stems); then generalized KL updates
+/// (`c.separate.iterations`; otherwise the transcription's NMF parameters).
+pub fn mask_factorization(
+    out: &mut TranscribeOutput,
+    score: &Score,
+    c: &Config,
+) -> Result<Factorization> {
+    use rayon::prelude::*;
+    let detected = out.onsets(score);
+    let offset = out.transcription.score_offset;
+    let d = &mut out.decomposition;
+    let mut v = std::mem::replace(&mut d.v, DMatrix::zeros(0, 0));
+    if c.magnitude == Magnitude::Log {
+        let g = c.gamma as f32;
+        v.as_mut_slice()
+            .par_iter_mut()
+            .for_each(|x| *x = x.exp_m1() / g);
+    }
+    let moved = Score::new(
+        score
+            .notes
+            .iter()
+            .zip(detected)
+            .map(|(n, o)| Note {
+                onset: if o.is_finite() { o } else { n.onset + offset },
+                ..n.clone()
+            })
+            .collect(),
+        vec![],
+    );
+    let h0 = init_activations(
+        &d.components,
+        &moved,
+        v.ncols(),
+        c.frame_time(),
+        &c.activations,
+    );
+    let params = NmfParams {
+        divergence: Divergence::Kl,
+        iterations: c.separate.iterations,
+        ..c.nmf
+    };
+    factorize(&v, d.w0.clone(), h0, &params, |_| {})
+}
+
+/// Separates `audio` by the masks of [`SeparateParams::model`] and writes the stems under
+/// `outdir/stems`. With [`MaskModel::LinearKl`] the transcription's V is consumed
+/// ([`mask_factorization`]).
 pub fn separate(
     outdir: &std::path::Path,
     audio: &Audio,
     score: &Score,
     c: &Config,
-    out: &TranscribeOutput,
+    out: &mut TranscribeOutput,
     by: &[crate::separate::By],
     full_length: bool,
     encoding: crate::audio::WavEncoding,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
+    let refit = match c.separate.model {
+        MaskModel::Shared => None,
+        MaskModel::LinearKl => {
+            let _stage = profile::stage("mask nmf");
+            Some(mask_factorization(out, score, c)?)
+        }
+    };
+    let onsets = out.onsets(score);
     let _stage = profile::stage("stems");
     let d = &out.decomposition;
+    let f = refit.as_ref().unwrap_or(&d.factorization);
     let model = Model {
         components: &d.components,
-        w: &d.factorization.w,
-        h: &d.factorization.h,
+        w: &f.w,
+        h: &f.h,
         sample_rate: c.sample_rate,
         stft: c.stft,
     };
-    let onsets = out.onsets(score);
     write_stems(
         outdir,
         &model,

@@ -27,6 +27,18 @@ use crate::score::Score;
 use crate::stft::{Spectrogram, Stft, StftParams};
 use crate::templates::Component;
 
+/// Which factorization the masks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaskModel {
+    /// The transcription's own factorization (the FMP notebook's masks).
+    Shared,
+    /// A second factorization for the masks: V = |X| (additive, unlike a log magnitude), the
+    /// generalized Kullback–Leibler divergence, W₀ anew and H₀ from the score with the played
+    /// notes at their detected onsets, a few iterations.
+    LinearKl,
+}
+
 /// Parameters of the masking.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SeparateParams {
@@ -34,14 +46,19 @@ pub struct SeparateParams {
     pub mask_power: f64,
     /// A note's region of its component rows starts this many seconds before its onset.
     pub lead: f64,
+    pub model: MaskModel,
+    /// Iterations of the [`MaskModel::LinearKl`] factorization.
+    pub iterations: usize,
 }
 
 impl Default for SeparateParams {
-    /// The FMP notebook's mask (p = 1).
+    /// The FMP notebook's masks (p = 1, from the transcription's factorization).
     fn default() -> Self {
         SeparateParams {
             mask_power: 1.0,
             lead: 0.05,
+            model: MaskModel::Shared,
+            iterations: 20,
         }
     }
 }
