@@ -324,10 +324,10 @@ struct Params {
     /// [default: 0.03].
     #[arg(long)]
     chord_tol: Option<f64>,
-    /// Place each onset once more on a short-window novelty (n_fft 512, hop 64 at 22050 Hz)
-    /// within ±30 ms: precise on sharp synthetic attacks, measured worse on piano recordings.
+    /// Skip the onsets' refinement on a short-window novelty (n_fft 1024, hop 64 at 22050 Hz,
+    /// within ±15 ms of the first estimate).
     #[arg(long)]
-    refine_onsets: bool,
+    no_refine_onsets: bool,
     /// Minimum seconds between two onsets of one pitch [default: 0.06].
     #[arg(long)]
     min_gap: Option<f64>,
@@ -388,11 +388,8 @@ impl Params {
         set!(self.prior_sigma => c.transcribe.onset.prior_sigma);
         c.transcribe.onset.align_median &= !self.no_align;
         set!(self.chord_tol => c.transcribe.onset.chord_tol);
-        if self.refine_onsets {
-            c.transcribe.onset.refine = Some(scorenmf::stft::StftParams {
-                n_fft: 512,
-                hop: 64,
-            });
+        if self.no_refine_onsets {
+            c.transcribe.onset.refine = None;
         }
         set!(self.min_gap => c.transcribe.min_gap);
         set!(self.threshold => c.transcribe.threshold);

@@ -65,8 +65,14 @@ impl Default for OnsetParams {
             prior_sigma: 0.1,
             align_median: true,
             chord_tol: 0.03,
-            refine: None,
-            refine_search: 0.03,
+            // Measured (README, transcription accuracy): on the synthetic piece the long window
+            // alone places onsets up to 29 ms early (attacks out of digital silence), refined
+            // at most 15 ms off; on piano recordings F is unchanged within ±0.002.
+            refine: Some(StftParams {
+                n_fft: 1024,
+                hop: 64,
+            }),
+            refine_search: 0.015,
         }
     }
 }
@@ -269,19 +275,39 @@ impl NoveltyBank {
                 let meet: Vec<usize> = order[lo..hi]
                     .iter()
                     .copied()
-                    .filter(|&i| windows[i].1 > c0)
+                    .filter(|&i| windows[i].1 > c0 && windows[i].1 > windows[i].0)
                     .collect();
                 if meet.is_empty() || top == 0 {
                     return Vec::new();
                 }
-                let spec = stft.forward_range(x, c0.saturating_sub(1), c1);
-                let delta = log_flux(&spec, p.gamma as f32, top, c0 == 0);
+                // Only the frames some request needs: the union of their windows in the block.
+                let mut spans: Vec<(usize, usize)> = meet
+                    .iter()
+                    .map(|&i| (windows[i].0.max(c0), windows[i].1.min(c1)))
+                    .collect();
+                spans.sort_unstable();
+                let mut merged: Vec<(usize, usize)> = Vec::new();
+                for (a, e) in spans {
+                    match merged.last_mut() {
+                        Some(last) if a <= last.1 => last.1 = last.1.max(e),
+                        _ => merged.push((a, e)),
+                    }
+                }
+                let deltas: Vec<Vec<f32>> = merged
+                    .iter()
+                    .map(|&(a, e)| {
+                        let spec = stft.forward_range(x, a.saturating_sub(1), e);
+                        log_flux(&spec, p.gamma as f32, top, a == 0)
+                    })
+                    .collect();
                 meet.into_iter()
                     .map(|i| {
                         let (a, e) = (windows[i].0.max(c0), windows[i].1.min(c1));
+                        let s = merged.partition_point(|m| m.1 <= a);
+                        let (s0, delta) = (merged[s].0, &deltas[s]);
                         let mut v = Vec::with_capacity((e - a) * combs[i].len());
                         for f in a..e {
-                            let d = &delta[(f - c0) * top..(f - c0 + 1) * top];
+                            let d = &delta[(f - s0) * top..(f - s0 + 1) * top];
                             v.extend(band_values(&combs[i], d));
                         }
                         (i, a, v)
@@ -458,19 +484,25 @@ mod tests {
         let p = OnsetParams::default();
         let flux = Flux::new(&x, sr, p.stft, &p).unwrap();
         let n = flux.n_frames;
+        // Separate, nested, overlapping, adjacent, empty, across a block's end, past the end.
         let windows = [
             (0, 40),
             (1000, 1100),
             (1020, 1030),
+            (300, 310),
+            (305, 320),
+            (320, 330),
+            (500, 500),
             (2040, 2100),
             (n - 30, n + 50),
         ];
         let requests: Vec<_> = windows
             .iter()
             .enumerate()
-            .map(|(i, &(a, b))| (flux.comb(50 + 5 * i as u8, 440.0, &p), a, b))
+            .map(|(i, &(a, b))| (flux.comb(50 + 3 * i as u8, 440.0, &p), a, b))
             .collect();
         let bank = NoveltyBank::new(&x, flux.grid, p.stft, &p, requests.clone()).unwrap();
+        let mut moving = 0;
         for (i, (comb, a, b)) in requests.iter().enumerate() {
             let whole = flux.novelty(comb, *a, *b);
             let got = bank.novelty(i, None, *a, *b);
@@ -481,12 +513,13 @@ mod tests {
                     "request {i}: {u} vs {v}"
                 );
             }
-            assert!(whole.iter().any(|&u| u > 0.0));
+            moving += whole.iter().any(|&u| u > 0.0) as usize;
             let some = [0usize, 2];
             let part = bank.novelty(i, Some(&some), *a, *b);
             let sub: Vec<Band> = some.iter().map(|&j| comb[j]).collect();
             assert_eq!(part.len(), flux.novelty(&sub, *a, *b).len());
         }
+        assert!(moving >= 6, "only {moving} windows see the noise");
         // Outside its window a request reads 0.
         assert_eq!(bank.novelty(1, None, 990, 1000), vec![0.0; 10]);
     }

@@ -10,14 +10,14 @@ use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
 use crate::nmf::{factorize, Divergence, Factorization, NmfParams, Precision};
-use crate::onsets::{Flux, Grid, NoveltyBank};
+use crate::onsets::{Grid, NoveltyBank};
 use crate::profile;
 use crate::score::{Note, Score};
 use crate::separate::{write_stems, MaskModel, Model, SeparateParams, StemFile, StemRequest};
 use crate::stft::{Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
 use crate::transcribe::{
-    novelty_requests, transcribe, Activations, TranscribeParams, Transcription,
+    novelty_requests, transcribe, Activations, Fine, TranscribeParams, Transcription,
 };
 
 /// How the NMF's input V is made from the STFT.
@@ -241,10 +241,11 @@ pub fn run_transcription(
     let grid = Grid::new(x.len(), c.sample_rate, op.stft);
     let requests = novelty_requests(score, &grid, op, c.templates.a4);
     let flux = NoveltyBank::new(&x, grid, op.stft, op, requests)?;
-    let fine = op
-        .refine
-        .map(|g| Flux::new(&x, c.sample_rate, g, op))
-        .transpose()?;
+    let fine = op.refine.map(|geometry| Fine {
+        x: &x,
+        grid: Grid::new(x.len(), c.sample_rate, geometry),
+        geometry,
+    });
     let act = Activations {
         components: &decomposition.components,
         v: &decomposition.v,
@@ -263,7 +264,7 @@ pub fn run_transcription(
         &act,
         &c.transcribe,
         c.templates.a4,
-    );
+    )?;
     Ok(TranscribeOutput {
         decomposition,
         transcription,

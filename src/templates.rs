@@ -101,23 +101,10 @@ pub fn harmonic_template(n_bins: usize, pitch: u8, freq_res: f64, p: &TemplatePa
     let max_freq = n_bins as f64 * freq_res;
     let max_order = (max_freq / ((1.0 - p.tol_pitch) * f0)).ceil() as usize;
     let mut t = vec![0.0; n_bins];
-    let cap: f64 = std::env::var("SNMF_CAP")
-        .ok()
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(1e9);
-    let bb: f64 = std::env::var("SNMF_B")
-        .ok()
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(0.0);
     for m in 1..=max_order {
         let mf = m as f64 * f0;
-        let half = (p.tol_pitch * mf).min(cap * f0);
-        let c = mf * (1.0 + bb * (m * m) as f64).sqrt();
-        let lo = ((c - half) / freq_res) as usize;
-        if lo >= n_bins {
-            break;
-        }
-        let hi = (((c + half) / freq_res) as usize).min(n_bins - 1);
+        let lo = ((1.0 - p.tol_pitch) * mf / freq_res) as usize;
+        let hi = (((1.0 + p.tol_pitch) * mf / freq_res) as usize).min(n_bins - 1);
         for v in t.iter_mut().take(hi + 1).skip(lo) {
             *v = 1.0 / m as f64;
         }

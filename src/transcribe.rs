@@ -34,9 +34,10 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::onsets::{exclusive, peaks, Flux, Grid, NoveltyBank, OnsetParams};
+use crate::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
 use crate::score::{pitch_name, Score};
 use crate::stats::median;
+use crate::stft::StftParams;
 use crate::templates::{pitch_frequency, Component, Kind};
 
 /// Parameters of the transcription from the novelty and the factorization.
@@ -345,17 +346,27 @@ pub fn novelty_requests(
         .collect()
 }
 
+/// The signal and the short-window STFT on which the onsets are refined
+/// ([`OnsetParams::refine`]); its comb novelty is computed only around each note's first
+/// estimate.
+pub struct Fine<'a> {
+    pub x: &'a [f32],
+    /// `Grid::new(x.len(), sample_rate, geometry)`.
+    pub grid: Grid,
+    pub geometry: StftParams,
+}
+
 /// Transcribes `score` against the comb novelty `flux` of each note (from
-/// [`novelty_requests`]), the short-window `fine` novelty that refines the onsets, if given,
+/// [`novelty_requests`]), the short-window novelty of `fine` that refines the onsets, if given,
 /// and the activations; `a4` is the tuning reference in Hz.
 pub fn transcribe(
     score: &Score,
     flux: &NoveltyBank,
-    fine: Option<&Flux>,
+    fine: Option<&Fine>,
     act: &Activations,
     p: &TranscribeParams,
     a4: f64,
-) -> Transcription {
+) -> crate::Result<Transcription> {
     let op = &p.onset;
     let notes = &score.notes;
     let window = |expected: f64| {
@@ -474,13 +485,27 @@ pub fn transcribe(
     // Refinement: the strongest rise of the note's partials on the short-window novelty near
     // the first estimate.
     if let Some(fine) = fine {
-        for (m, n) in notes.iter().enumerate() {
-            let comb = fine.comb(n.pitch, a4, op);
-            let a = fine.frame_at(onset[m] - op.refine_search);
-            let b = fine.frame_at(onset[m] + op.refine_search) + 1;
-            let curve = fine.novelty(&comb, a, b);
-            if let Some(c) = best_peak(&curve, a, fine, onset[m], op.refine_search) {
-                onset[m] = c;
+        let g = &fine.grid;
+        let window = |t: f64| {
+            (
+                g.frame_at(t - op.refine_search),
+                g.frame_at(t + op.refine_search) + 1,
+            )
+        };
+        let requests = notes
+            .iter()
+            .zip(&onset)
+            .map(|(n, &t)| {
+                let (a, b) = window(t);
+                (g.comb(n.pitch, a4, op), a, b)
+            })
+            .collect();
+        let bank = NoveltyBank::new(fine.x, *g, fine.geometry, op, requests)?;
+        for (m, t) in onset.iter_mut().enumerate() {
+            let (a, b) = window(*t);
+            let curve = bank.novelty(m, None, a, b);
+            if let Some(c) = best_peak(&curve, a, g, *t, op.refine_search) {
+                *t = c;
             }
         }
     }
@@ -604,12 +629,12 @@ pub fn transcribe(
             onset_shift: onset[m] - n.onset,
         });
     }
-    Transcription {
+    Ok(Transcription {
         events,
         not_played,
         score_offset,
         evidence,
-    }
+    })
 }
 
 /// Where row `r` of H, after its peak in [onset, onset + gain_window], first falls under
