@@ -102,10 +102,9 @@ fn chopin_stems_add_up() {
     check(&audio, &score, "chopin");
 }
 
-#[test]
-fn stereo_44100_stems_add_up() {
-    let score = random_piece(6.0, 2);
-    let render_part = |inst: &str| {
+/// The hands of a `random_piece` score rendered apart, `lh` mellow and `rh` bright.
+fn hands(score: &Score, sample_rate: u32, len: usize, seed: u64) -> [Vec<f32>; 2] {
+    ["lh", "rh"].map(|inst| {
         let notes: Vec<_> = score
             .notes
             .iter()
@@ -117,21 +116,31 @@ fn stereo_44100_stems_add_up() {
         } else {
             Timbre::bright()
         };
-        render(&notes, |_| t.clone(), 44100, 7 * 44100, 3)
-    };
-    let (lh, rh) = (render_part("lh"), render_part("rh"));
-    // Left hand panned left, right hand right.
-    let left: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.8 * a + 0.2 * b).collect();
-    let right: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.2 * a + 0.8 * b).collect();
-    let audio = Audio {
-        channels: vec![left, right],
-        sample_rate: 44100,
+        render(&notes, |_| t.clone(), sample_rate, len, seed)
+    })
+}
+
+/// Float audio of `channels` at `sample_rate`, as a 32-bit float WAV would decode.
+fn float_audio(channels: Vec<Vec<f32>>, sample_rate: u32) -> Audio {
+    Audio {
+        channels,
+        sample_rate,
         format: AudioFormat {
             container: Container::Wav,
             bits_per_sample: Some(32),
             float: true,
         },
-    };
+    }
+}
+
+#[test]
+fn stereo_44100_stems_add_up() {
+    let score = random_piece(6.0, 2);
+    let [lh, rh] = hands(&score, 44100, 7 * 44100, 3);
+    // Left hand panned left, right hand right.
+    let left: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.8 * a + 0.2 * b).collect();
+    let right: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| 0.2 * a + 0.8 * b).collect();
+    let audio = float_audio(vec![left, right], 44100);
     check(&audio, &score, "stereo");
 }
 
@@ -145,27 +154,9 @@ fn synthetic_hands_separate_and_linear_kl_masks_win() {
     use scorenmf::separate::MaskModel;
     let score = random_piece(20.0, 5);
     let sr = 22050;
-    let len = 21 * sr as usize;
-    let part = |inst: &str, t: Timbre| {
-        let notes: Vec<_> = score
-            .notes
-            .iter()
-            .filter(|n| n.instrument == inst)
-            .cloned()
-            .collect();
-        render(&notes, |_| t.clone(), sr, len, 9)
-    };
-    let truth = [part("lh", Timbre::mellow()), part("rh", Timbre::bright())];
+    let truth = hands(&score, sr, 21 * sr as usize, 9);
     let mix: Vec<f32> = truth[0].iter().zip(&truth[1]).map(|(a, b)| a + b).collect();
-    let audio = Audio {
-        channels: vec![mix],
-        sample_rate: sr,
-        format: AudioFormat {
-            container: Container::Wav,
-            bits_per_sample: Some(32),
-            float: true,
-        },
-    };
+    let audio = float_audio(vec![mix], sr);
     let mean_sdr = |model: MaskModel| {
         let mut config = Config::preset(Preset::Default);
         config.separate.model = model;
