@@ -87,8 +87,9 @@ enum Command {
         #[command(flatten)]
         params: Params,
     },
-    /// Transcription and separation from one factorization: notes.csv, notes.mid, notes.json,
-    /// stems (per instrument unless --by says otherwise) and run.json.
+    /// Transcription and separation in one pass (the masks from their own factorization unless
+    /// --mask-model shared): notes.csv, notes.mid, notes.json, stems (per instrument unless --by
+    /// says otherwise) and run.json.
     Run {
         #[command(flatten)]
         io: Io,
