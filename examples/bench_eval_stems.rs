@@ -1,22 +1,17 @@
 //! Times `bss_eval_sources` on synthetic stems: `cargo run --release --example bench_eval_stems -- SECONDS SOURCES`.
 use scorenmf::eval::stems::bss_eval_sources;
+use scorenmf::synth::white_noise;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: f64 = args.get(1).map_or(180.0, |a| a.parse().unwrap());
     let n: usize = args.get(2).map_or(2, |a| a.parse().unwrap());
     let t = (secs * 44100.0) as usize;
-    let mut seed = 1u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-    };
-    let refs: Vec<Vec<f64>> = (0..n).map(|_| (0..t).map(|_| noise()).collect()).collect();
+    let refs: Vec<Vec<f64>> = (0..n).map(|j| white_noise(t, j as u64)).collect();
     let ests: Vec<Vec<f64>> = (0..n)
         .map(|j| {
+            let e = white_noise(t, (n + j) as u64);
             (0..t)
-                .map(|i| refs[j][i] + 0.1 * refs[(j + 1) % n][i] + 0.01 * noise())
+                .map(|i| refs[j][i] + 0.1 * refs[(j + 1) % n][i] + 0.01 * e[i])
                 .collect()
         })
         .collect();

@@ -261,15 +261,8 @@ mod tests {
     use super::*;
 
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        let x = crate::synth::white_noise(n, seed);
+        x.into_iter().map(|v| v as f32).collect()
     }
 
     fn rel_err(a: &[f32], b: &[f32]) -> f64 {

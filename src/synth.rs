@@ -123,6 +123,12 @@ pub fn render(
     out.into_iter().map(|v| (v * gain) as f32).collect()
 }
 
+/// `n` samples of white noise, uniform in [−1, 1), seeded.
+pub fn white_noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
 /// A two-part piece of about `seconds` seconds: `lh` plays three-note chords (re-struck, often on
 /// the same pitches), `rh` a melody with repeated notes, both with varied velocities. Seeded,
 /// deterministic.

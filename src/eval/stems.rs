@@ -325,17 +325,7 @@ impl Solver {
 mod tests {
     use super::*;
 
-    fn noise(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::synth::white_noise as noise;
 
     #[test]
     fn a_perfect_estimate_scores_high_and_leakage_lowers_sir() {
