@@ -333,7 +333,7 @@ struct Params {
     #[arg(long)]
     min_gap: Option<f64>,
     /// Evidence (√(activation · unique share), relative to the median note) under which a score
-    /// note is reported not played [default: 0.25].
+    /// note is reported not played [default: 0.2].
     #[arg(long)]
     threshold: Option<f64>,
     /// Offset where the activation falls under this fraction of its peak [default: 0.1].

@@ -257,6 +257,8 @@ pub fn run_transcription(
         w: &decomposition.factorization.w,
         h: &decomposition.factorization.h,
         frame_time: c.frame_time(),
+        bin_hz: c.sample_rate as f64 / c.stft.n_fft as f64,
+        a4: c.templates.a4,
     };
     let transcription = transcribe(
         score,

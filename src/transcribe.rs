@@ -12,12 +12,13 @@
 //!    notes are each found.
 //! 2. **Evidence.** Two measures from the factorization, each relative to its median over all
 //!    score notes: the note's harmonic activation in its first `gain_window` seconds (its peak),
-//!    and the share of the spectrum there that only its template explains (the harmonic
-//!    components active then are refitted to V, templates fixed, with and without the note; the
-//!    increase of the error is that share). The evidence is their geometric mean; a note whose
-//!    evidence is under `threshold` is *not played*. Confidence = e / (e + threshold), 0.5 at
-//!    the threshold. A wrong note a semitone or two from a played one keeps some activation (its
-//!    template soaks up its neighbour's partials) but explains nothing the neighbour's template
+//!    and the share of the spectrum there that only its partial peaks explain (the harmonic
+//!    components active then and a smooth spectral floor are refitted to V, templates fixed, with
+//!    and without the note's first `evidence_partials` partial peaks; the increase of the error is
+//!    that share). The evidence is their geometric mean; a note whose evidence is under
+//!    `threshold` is *not played*. Confidence = e / (e + threshold), 0.5 at the threshold. A
+//!    wrong note a semitone or two from a played one keeps some activation (its template soaks
+//!    up its neighbour's partials) but explains nothing the neighbour's template and the floor
 //!    cannot; an octave doubling explains little alone but keeps its activation. Also reported,
 //!    not used in the decision: the onset novelty of the note's free partials (those colliding
 //!    with no partial of a note sounding then, [`crate::onsets::exclusive`]); fake notes placed
@@ -31,7 +32,7 @@
 //!    activation's peak, which lives in the compressed V and in each template's own scale.) MIDI velocity =
 //!    round(127 · √gain), at least 1 (amplitude ∝ velocity², the usual MIDI loudness curve).
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
 use crate::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
@@ -54,6 +55,13 @@ pub struct TranscribeParams {
     pub gain_window: f64,
     /// Relative distance within which two partials collide.
     pub collision_tol: f64,
+    /// The unique share counts the note's first this many partials …
+    pub evidence_partials: usize,
+    /// … each within ±this·m·f₀ (plus one bin) of m·f₀.
+    pub evidence_tol: f64,
+    /// Raised-cosine bands on a log-frequency axis that model the spectral floor in the unique
+    /// share's refits.
+    pub floor_bands: usize,
 }
 
 impl Default for TranscribeParams {
@@ -61,10 +69,13 @@ impl Default for TranscribeParams {
         TranscribeParams {
             onset: OnsetParams::default(),
             min_gap: 0.06,
-            threshold: 0.25,
+            threshold: 0.2,
             offset_fraction: 0.1,
             gain_window: 0.25,
             collision_tol: 0.03,
+            evidence_partials: 8,
+            evidence_tol: 0.01,
+            floor_bands: 8,
         }
     }
 }
@@ -144,6 +155,10 @@ pub struct Activations<'a> {
     pub h: &'a DMatrix<f64>,
     /// Seconds between the frames of H.
     pub frame_time: f64,
+    /// Hz between the bins of V.
+    pub bin_hz: f64,
+    /// Tuning of the templates (Hz of A4).
+    pub a4: f64,
 }
 
 impl Activations<'_> {
@@ -159,11 +174,19 @@ impl Activations<'_> {
         ((t / self.frame_time).round().max(0.0) as usize).min(self.h.ncols().saturating_sub(1))
     }
 
-    /// The share of the spectrum in [t, t + dur] that only harmonic component `row` explains:
-    /// the harmonic components active there are refitted to V (templates fixed) with and
-    /// without `row`, and the increase of the squared error is divided by ‖V‖² of those frames.
-    /// A note that was not played leaves nothing its neighbours cannot take over.
-    fn unique_share(&self, row: usize, t: f64, dur: f64) -> f64 {
+    /// The share of the spectrum in [t, t + dur] that only the partials of harmonic component
+    /// `row` explain. The harmonic components active there (their learned templates) and a
+    /// smooth spectral floor ([`floor_basis`]) are refitted to V, templates fixed, with and
+    /// without the note; the increase of the squared error, divided by ‖V‖² of those frames, is
+    /// the share. In the fit with the note, its template keeps only its partial peaks
+    /// ([`Activations::peak_template`]).
+    ///
+    /// A note that was not played leaves nothing that its neighbours or the floor cannot take
+    /// over. Without the floor, a wrong note's template explains the noise floor under its wide
+    /// bands; without the narrowing, it explains the neighbour's partials at the edges of its
+    /// bands (the ±`tol_pitch` bands of two notes a semitone apart overlap at every partial) and
+    /// its many high partials, which together cover the upper spectrum.
+    fn unique_share(&self, row: usize, t: f64, dur: f64, p: &TranscribeParams) -> f64 {
         let a = self.frame(t);
         let b = (self.frame(t + dur) + 1).max(a + 1).min(self.h.ncols());
         let frames = b - a;
@@ -177,14 +200,43 @@ impl Activations<'_> {
         }
         let v = self.v.columns(a, frames).map(|x| x as f64);
         let energy = v.norm_squared().max(1e-300);
+        let floor = floor_basis(self.w.nrows(), p.floor_bands);
+        let own = self.peak_template(row, p);
         let fit = |rows: &[usize]| {
-            let w = DMatrix::from_fn(self.w.nrows(), rows.len(), |k, j| self.w[(k, rows[j])]);
-            let h = DMatrix::from_fn(rows.len(), frames, |j, n| self.h[(rows[j], a + n)]);
+            let mut w = DMatrix::zeros(self.w.nrows(), rows.len() + floor.ncols());
+            for (j, &r) in rows.iter().enumerate() {
+                if r == row {
+                    w.set_column(j, &own);
+                } else {
+                    w.set_column(j, &self.w.column(r));
+                }
+            }
+            w.columns_mut(rows.len(), floor.ncols()).copy_from(&floor);
+            let h = DMatrix::from_fn(w.ncols(), frames, |j, n| match rows.get(j) {
+                Some(&r) => self.h[(r, a + n)],
+                None => FLOOR_INIT,
+            });
             crate::nmf::refit_h(&v, &w, h, REFIT_ITERATIONS, f32::EPSILON as f64).1
         };
         let with = fit(&active);
         let without: Vec<usize> = active.iter().copied().filter(|&r| r != row).collect();
         ((fit(&without) - with) / energy).max(0.0)
+    }
+
+    /// The learned template of harmonic component `row` restricted to its partial peaks: bins
+    /// within ±`evidence_tol`·m·f₀ + one bin of m·f₀ for m = 1..=`evidence_partials`.
+    fn peak_template(&self, row: usize, p: &TranscribeParams) -> DVector<f64> {
+        let f0 = pitch_frequency(self.components[row].pitch as f64, self.a4);
+        DVector::from_fn(self.w.nrows(), |k, _| {
+            let f = k as f64 * self.bin_hz;
+            let m = (f / f0).round().max(1.0);
+            let near = (f - m * f0).abs() <= p.evidence_tol * m * f0 + self.bin_hz;
+            if near && m as usize <= p.evidence_partials {
+                self.w[(k, row)]
+            } else {
+                0.0
+            }
+        })
     }
 
     /// The magnitude of the part of the spectrum in [t, t + dur] that component `row` takes
@@ -240,6 +292,28 @@ struct Candidate {
 
 /// Multiplicative updates of the local refits in [`Activations::unique_share`].
 const REFIT_ITERATIONS: usize = 30;
+/// Starting activation of the floor bands in those refits.
+const FLOOR_INIT: f64 = 0.1;
+
+/// `bands` raised-cosine bumps over the `n_bins` bins of a spectrum, evenly spaced on a
+/// logarithmic frequency axis u = ln(k + 1) / ln(n_bins) (from bin 0 to the last), each
+/// reaching the centres of its neighbours, so together they are flat: a spectral envelope too
+/// smooth to follow partials, K × `bands`.
+pub fn floor_basis(n_bins: usize, bands: usize) -> DMatrix<f64> {
+    if bands == 0 || n_bins < 2 {
+        return DMatrix::zeros(n_bins, 0);
+    }
+    let span = (bands.max(2) - 1) as f64;
+    DMatrix::from_fn(n_bins, bands, |k, j| {
+        let u = ((k + 1) as f64).ln() / (n_bins as f64).ln() * span;
+        let d = (u - j as f64).abs();
+        if d < 1.0 {
+            0.5 + 0.5 * (std::f64::consts::PI * d).cos()
+        } else {
+            0.0
+        }
+    })
+}
 
 /// Candidates within this many seconds of a chord's common onset are the chord's.
 const CHORD_SPREAD: f64 = 0.035;
@@ -554,7 +628,7 @@ pub fn transcribe(
         raw_nov[m] = nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64;
         let row = act.harmonic_row(n.pitch, &n.instrument);
         raw_act[m] = row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
-        raw_unique[m] = row.map_or(0.0, |r| act.unique_share(r, onset[m], p.gain_window));
+        raw_unique[m] = row.map_or(0.0, |r| act.unique_share(r, onset[m], p.gain_window, p));
         raw_amp[m] = row.map_or(0.0, |r| act.separated_amplitude(r, onset[m], p.gain_window));
     }
     let med_unique = median(raw_unique.clone()).max(1e-12);
@@ -657,4 +731,25 @@ fn decay_time(act: &Activations, r: usize, onset: f64, p: &TranscribeParams, nex
         }
     }
     t.min(next)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn floor_bands_sum_to_one_and_span_more_than_an_octave() {
+        let f = super::floor_basis(1025, 8);
+        assert_eq!(f.shape(), (1025, 8));
+        for k in 0..1025 {
+            let s: f64 = f.row(k).iter().sum();
+            assert!((s - 1.0).abs() < 1e-12, "bin {k}: {s}");
+        }
+        // Too smooth to follow a harmonic series: every inner band reaches past twice the
+        // frequency where it starts.
+        let first = |j: usize| (0..1025).find(|&k| f[(k, j)] > 0.0).unwrap();
+        let last = |j: usize| (0..1025).rev().find(|&k| f[(k, j)] > 0.0).unwrap();
+        for j in 1..7 {
+            assert!(last(j) + 1 > 2 * (first(j) + 1), "band {j}");
+        }
+        assert_eq!(super::floor_basis(1025, 0).ncols(), 0);
+    }
 }
