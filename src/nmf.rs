@@ -38,8 +38,6 @@
 //! result does not depend on the number of threads. The matrix products go through faer's GEMM,
 //! in `f32` or `f64` ([`Precision`]).
 
-use std::borrow::Cow;
-
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use nalgebra::{DMatrix, SymmetricEigen};
@@ -155,13 +153,8 @@ pub fn factorize(
         ));
     }
     match p.precision {
-        Precision::Single => {
-            Engine::<f32>::new(Cow::Borrowed(v.as_slice()), k, &w0, &h0, p).run(p, progress)
-        }
-        Precision::Double => {
-            let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
-            Engine::<f64>::new(Cow::Owned(v64), k, &w0, &h0, p).run(p, progress)
-        }
+        Precision::Single => Engine::<f32>::new(v.as_slice(), k, &w0, &h0, p).run(p, progress),
+        Precision::Double => Engine::<f64>::new(v.as_slice(), k, &w0, &h0, p).run(p, progress),
     }
 }
 
@@ -187,6 +180,8 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// C = Aᵀ·B by columns ([`crate::kernel`]).
     fn at_b(a: &[&[Self]], b: &[&[Self]], c: &mut [Self]);
+    /// `src` in this type: itself for `f32`, else converted into `buf`.
+    fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<Self>) -> &'s [Self];
 }
 
 impl Float for f32 {
@@ -201,6 +196,9 @@ impl Float for f32 {
     fn at_b(a: &[&[f32]], b: &[&[f32]], c: &mut [f32]) {
         crate::kernel::at_b_f32(a, b, c)
     }
+    fn from_f32_slice<'s>(src: &'s [f32], _: &'s mut Vec<f32>) -> &'s [f32] {
+        src
+    }
 }
 
 impl Float for f64 {
@@ -214,6 +212,11 @@ impl Float for f64 {
     }
     fn at_b(a: &[&[f64]], b: &[&[f64]], c: &mut [f64]) {
         crate::kernel::at_b_f64(a, b, c)
+    }
+    fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<f64>) -> &'s [f64] {
+        buf.clear();
+        buf.extend(src.iter().map(|&x| x as f64));
+        buf
     }
 }
 
@@ -269,7 +272,9 @@ impl<T: Float> Sums<T> {
 const GROUPS: usize = 32;
 
 struct Engine<'a, T: Float> {
-    v: Cow<'a, [T]>,
+    /// V, K × N column-major, as it is stored (f32); each tile is converted to `T` as it is
+    /// used, so an `f64` factorization streams half the bytes and holds no second copy.
+    v: &'a [f32],
     k: usize,
     r: usize,
     n: usize,
@@ -296,7 +301,7 @@ fn gemm<T: Float>(dst: MatMut<'_, T>, add: bool, a: MatRef<'_, T>, b: MatRef<'_,
 }
 
 impl<'a, T: Float> Engine<'a, T> {
-    fn new(v: Cow<'a, [T]>, k: usize, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &NmfParams) -> Self {
+    fn new(v: &'a [f32], k: usize, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &NmfParams) -> Self {
         let (r, n) = h0.shape();
         let w = w0.iter().map(|&x| T::from_f64(x)).collect();
         let tiles = (0..n)
@@ -330,8 +335,10 @@ impl<'a, T: Float> Engine<'a, T> {
         }
     }
 
-    fn v_tile(&self, t: &Tile<T>) -> MatRef<'_, T> {
-        mat(&self.v[t.start * self.k..], self.k, t.len)
+    /// The frames of V in tile `t`, K × len column-major, in `T` (converted into `buf` if
+    /// `T` is not `f32`).
+    fn v_tile<'s>(&'s self, t: &Tile<T>, buf: &'s mut Vec<T>) -> &'s [T] {
+        T::from_f32_slice(&self.v[t.start * self.k..(t.start + t.len) * self.k], buf)
     }
 
     /// out (|rows| × |cols|) = W[:, rows]ᵀ·[cols]: by the dot-product kernel where the CPU runs
@@ -357,13 +364,6 @@ impl<'a, T: Float> Engine<'a, T> {
                 mat(&b, self.k, n),
             );
         }
-    }
-
-    /// The frames of V in tile `t`.
-    fn v_columns(&self, t: &Tile<T>) -> Vec<&[T]> {
-        self.v[t.start * self.k..(t.start + t.len) * self.k]
-            .chunks(self.k)
-            .collect()
     }
 
     /// W[:, rows], K × |rows|.
@@ -475,6 +475,7 @@ impl<'a, T: Float> Engine<'a, T> {
         );
         self.by_groups(fixed_w, |this, group| {
             let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+            let mut vbuf = Vec::new();
             let (mut wa, mut ga, mut num, mut den, mut old, mut scratch) = (
                 Vec::new(),
                 Vec::new(),
@@ -493,11 +494,13 @@ impl<'a, T: Float> Engine<'a, T> {
                 for &j in &t.rows {
                     ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
                 }
-                let vt = this.v_tile(t);
+                let vs = this.v_tile(t, &mut vbuf);
+                let vt = mat(vs, k, len);
                 // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
                 num.resize(a * len, T::ZERO);
                 den.resize(a * len, T::ZERO);
-                this.wt_times(&t.rows, &this.v_columns(t), &mut wa, &mut num);
+                let vcols: Vec<&[T]> = vs.chunks(k).collect();
+                this.wt_times(&t.rows, &vcols, &mut wa, &mut num);
                 gemm(
                     mat_mut(&mut den, a, len),
                     false,
@@ -554,6 +557,7 @@ impl<'a, T: Float> Engine<'a, T> {
         self.by_groups(fixed_w, |this, group| {
             let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
             let mut wa_copy = Vec::new();
+            let mut vbuf = Vec::new();
             let (mut wa, mut q, mut num, mut old, mut scratch) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for t in group.iter_mut() {
@@ -563,7 +567,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 }
                 let len = t.len;
                 this.gather_w(&t.rows, &mut wa);
-                let v_slice = &this.v[t.start * k..(t.start + len) * k];
+                let v_slice = this.v_tile(t, &mut vbuf);
                 // Q = V ⊘ (W·H + ε) on the tile.
                 let ratio = |q: &mut Vec<T>, h: &[T]| {
                     q.resize(k * len, T::ZERO);
@@ -651,7 +655,7 @@ impl<'a, T: Float> Engine<'a, T> {
             .map(|t| {
                 let a = t.rows.len();
                 let v_slice = &this.v[t.start * k..(t.start + t.len) * k];
-                let vv: f64 = v_slice.iter().map(|x| x.to_f64() * x.to_f64()).sum();
+                let vv: f64 = v_slice.iter().map(|&x| x as f64 * x as f64).sum();
                 if a == 0 {
                     return (vv, vv);
                 }
@@ -667,7 +671,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 let e: f64 = wh
                     .iter()
                     .zip(v_slice)
-                    .map(|(&x, &y)| (y.to_f64() - x.to_f64()).powi(2))
+                    .map(|(&x, &y)| (y as f64 - x.to_f64()).powi(2))
                     .sum();
                 (e, vv)
             })
@@ -893,9 +897,8 @@ mod tests {
             precision: Precision::Double,
             ..Default::default()
         };
-        let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
         let run = |fast: bool| {
-            let mut e = Engine::<f64>::new(Cow::Borrowed(&v64), 60, &w0, &h0, &p);
+            let mut e = Engine::<f64>::new(v.as_slice(), 60, &w0, &h0, &p);
             e.fast = fast;
             e.run(&p, |_| {}).unwrap()
         };
