@@ -33,6 +33,7 @@
 //!    round(127 · √gain), at least 1 (amplitude ∝ velocity², the usual MIDI loudness curve).
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
@@ -176,17 +177,24 @@ impl Activations<'_> {
 
     /// The share of the spectrum in [t, t + dur] that only the partials of harmonic component
     /// `row` explain. The harmonic components active there (their learned templates) and a
-    /// smooth spectral floor ([`floor_basis`]) are refitted to V, templates fixed, with and
-    /// without the note; the increase of the squared error, divided by ‖V‖² of those frames, is
-    /// the share. In the fit with the note, its template keeps only its partial peaks
-    /// ([`Activations::peak_template`]).
+    /// smooth spectral floor (`floor`, from [`floor_basis`]) are refitted to V, templates
+    /// fixed, with and without the note; the increase of the squared error, divided by ‖V‖² of
+    /// those frames, is the share. In the fit with the note, its template keeps only its
+    /// partial peaks ([`Activations::peak_template`]).
     ///
     /// A note that was not played leaves nothing that its neighbours or the floor cannot take
     /// over. Without the floor, a wrong note's template explains the noise floor under its wide
     /// bands; without the narrowing, it explains the neighbour's partials at the edges of its
     /// bands (the ±`tol_pitch` bands of two notes a semitone apart overlap at every partial) and
     /// its many high partials, which together cover the upper spectrum.
-    fn unique_share(&self, row: usize, t: f64, dur: f64, p: &TranscribeParams) -> f64 {
+    fn unique_share(
+        &self,
+        row: usize,
+        t: f64,
+        dur: f64,
+        p: &TranscribeParams,
+        floor: &DMatrix<f64>,
+    ) -> f64 {
         let a = self.frame(t);
         let b = (self.frame(t + dur) + 1).max(a + 1).min(self.h.ncols());
         let frames = b - a;
@@ -200,7 +208,6 @@ impl Activations<'_> {
         }
         let v = self.v.columns(a, frames).map(|x| x as f64);
         let energy = v.norm_squared().max(1e-300);
-        let floor = floor_basis(self.w.nrows(), p.floor_bands);
         let own = self.peak_template(row, p);
         let fit = |rows: &[usize]| {
             let mut w = DMatrix::zeros(self.w.nrows(), rows.len() + floor.ncols());
@@ -280,6 +287,15 @@ impl Activations<'_> {
             .map(|n| (self.h[(row, n)], n))
             .fold((0.0, a), |m, x| if x.0 > m.0 { x } else { m })
     }
+}
+
+/// One note's measures before they are made relative to the median note.
+struct RawEvidence {
+    novelty: f64,
+    activation: f64,
+    unique: f64,
+    amplitude: f64,
+    free: usize,
 }
 
 /// A candidate onset of a note: a novelty peak, its height, and its prior-weighted score.
@@ -584,53 +600,63 @@ pub fn transcribe(
         }
     }
 
-    // Evidence: free partials' novelty at the onset, and the harmonic activation after it.
-    let mut raw_nov = vec![0.0f64; notes.len()];
-    let mut raw_act = vec![0.0f64; notes.len()];
-    let mut raw_unique = vec![0.0f64; notes.len()];
-    let mut raw_amp = vec![0.0f64; notes.len()];
-    let mut free = vec![0usize; notes.len()];
+    // Evidence: free partials' novelty at the onset, and the harmonic activation after it; the
+    // notes are independent, so in parallel.
+    let floor = floor_basis(act.w.nrows(), p.floor_bands);
     // Notes are sorted by score onset: those sounding at onset[m] (± search) start no earlier
     // than onset[m] − search − the longest duration, and no later than onset[m] + search.
     let longest = notes.iter().map(|n| n.duration).fold(0.0f64, f64::max);
     let starts: Vec<f64> = notes.iter().map(|n| n.onset).collect();
-    for (m, n) in notes.iter().enumerate() {
-        let lo = starts.partition_point(|&t| t < onset[m] - op.search - longest - 1e-9);
-        let hi = starts.partition_point(|&t| t <= onset[m] + op.search + 1e-9);
-        let others: Vec<f64> = notes[lo..hi.max(lo)]
-            .iter()
-            .enumerate()
-            .map(|(o, x)| (o + lo, x))
-            .filter(|&(o, x)| {
-                o != m
-                    && x.pitch != n.pitch
-                    && x.onset - op.search <= onset[m]
-                    && onset[m] <= x.end() + op.search
-            })
-            .flat_map(|(_, x)| {
-                let f0 = pitch_frequency(x.pitch as f64, a4);
-                (1..=op.partials).map(move |k| k as f64 * f0)
-            })
-            .collect();
-        let own = exclusive(combs[m], &others, p.collision_tol);
-        free[m] = own.len();
-        let all: Vec<usize> = (0..combs[m].len()).collect();
-        let weight = |idx: &[usize]| idx.iter().map(|&j| combs[m][j].weight).sum::<f32>();
-        // Too little of the note is free (an octave above a sounding note): use all partials.
-        let bands = if weight(&own) < 0.25 * weight(&all) {
-            &all
-        } else {
-            &own
-        };
-        let total = weight(bands);
-        let c = flux.frame_at(onset[m]);
-        let nov = flux.novelty(m, Some(bands), c.saturating_sub(2), c + 3);
-        raw_nov[m] = nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64;
-        let row = act.harmonic_row(n.pitch, &n.instrument);
-        raw_act[m] = row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0);
-        raw_unique[m] = row.map_or(0.0, |r| act.unique_share(r, onset[m], p.gain_window, p));
-        raw_amp[m] = row.map_or(0.0, |r| act.separated_amplitude(r, onset[m], p.gain_window));
-    }
+    let raw: Vec<RawEvidence> = (0..notes.len())
+        .into_par_iter()
+        .map(|m| {
+            let n = &notes[m];
+            let lo = starts.partition_point(|&t| t < onset[m] - op.search - longest - 1e-9);
+            let hi = starts.partition_point(|&t| t <= onset[m] + op.search + 1e-9);
+            let others: Vec<f64> = notes[lo..hi.max(lo)]
+                .iter()
+                .enumerate()
+                .map(|(o, x)| (o + lo, x))
+                .filter(|&(o, x)| {
+                    o != m
+                        && x.pitch != n.pitch
+                        && x.onset - op.search <= onset[m]
+                        && onset[m] <= x.end() + op.search
+                })
+                .flat_map(|(_, x)| {
+                    let f0 = pitch_frequency(x.pitch as f64, a4);
+                    (1..=op.partials).map(move |k| k as f64 * f0)
+                })
+                .collect();
+            let own = exclusive(combs[m], &others, p.collision_tol);
+            let all: Vec<usize> = (0..combs[m].len()).collect();
+            let weight = |idx: &[usize]| idx.iter().map(|&j| combs[m][j].weight).sum::<f32>();
+            // Too little of the note is free (an octave above a sounding note): use all partials.
+            let bands = if weight(&own) < 0.25 * weight(&all) {
+                &all
+            } else {
+                &own
+            };
+            let total = weight(bands);
+            let c = flux.frame_at(onset[m]);
+            let nov = flux.novelty(m, Some(bands), c.saturating_sub(2), c + 3);
+            let row = act.harmonic_row(n.pitch, &n.instrument);
+            RawEvidence {
+                novelty: nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64,
+                activation: row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0),
+                unique: row.map_or(0.0, |r| {
+                    act.unique_share(r, onset[m], p.gain_window, p, &floor)
+                }),
+                amplitude: row.map_or(0.0, |r| act.separated_amplitude(r, onset[m], p.gain_window)),
+                free: own.len(),
+            }
+        })
+        .collect();
+    let raw_nov: Vec<f64> = raw.iter().map(|x| x.novelty).collect();
+    let raw_act: Vec<f64> = raw.iter().map(|x| x.activation).collect();
+    let raw_unique: Vec<f64> = raw.iter().map(|x| x.unique).collect();
+    let raw_amp: Vec<f64> = raw.iter().map(|x| x.amplitude).collect();
+    let free: Vec<usize> = raw.iter().map(|x| x.free).collect();
     let med_unique = median(raw_unique.clone()).max(1e-12);
     let med_nov = median(raw_nov.clone()).max(1e-12);
     let med_act = median(raw_act.clone()).max(1e-12);
