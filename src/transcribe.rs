@@ -652,24 +652,20 @@ pub fn transcribe(
             }
         })
         .collect();
-    let raw_nov: Vec<f64> = raw.iter().map(|x| x.novelty).collect();
-    let raw_act: Vec<f64> = raw.iter().map(|x| x.activation).collect();
-    let raw_unique: Vec<f64> = raw.iter().map(|x| x.unique).collect();
-    let raw_amp: Vec<f64> = raw.iter().map(|x| x.amplitude).collect();
-    let free: Vec<usize> = raw.iter().map(|x| x.free).collect();
-    let med_unique = median(raw_unique.clone()).max(1e-12);
-    let med_nov = median(raw_nov.clone()).max(1e-12);
-    let med_act = median(raw_act.clone()).max(1e-12);
-    let evidence: Vec<Evidence> = (0..notes.len())
-        .map(|m| {
-            let novelty = raw_nov[m] / med_nov;
-            let activation = raw_act[m] / med_act;
-            let unique = raw_unique[m] / med_unique;
+    let median_of = |f: fn(&RawEvidence) -> f64| median(raw.iter().map(f).collect()).max(1e-12);
+    let med_nov = median_of(|x| x.novelty);
+    let med_act = median_of(|x| x.activation);
+    let med_unique = median_of(|x| x.unique);
+    let evidence: Vec<Evidence> = raw
+        .iter()
+        .map(|x| {
+            let activation = x.activation / med_act;
+            let unique = x.unique / med_unique;
             Evidence {
-                novelty,
+                novelty: x.novelty / med_nov,
                 activation,
                 unique,
-                free_partials: free[m],
+                free_partials: x.free,
                 evidence: (activation * unique).sqrt(),
             }
         })
@@ -686,7 +682,11 @@ pub fn transcribe(
     for c in chains.values_mut() {
         c.sort_by(f64::total_cmp);
     }
-    let max_amp = raw_amp.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
+    let max_amp = raw
+        .iter()
+        .map(|x| x.amplitude)
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
     let mut events = Vec::new();
     let mut not_played = Vec::new();
     for (m, n) in notes.iter().enumerate() {
@@ -715,7 +715,7 @@ pub fn transcribe(
             Some(r) => decay_time(act, r, onset[m], p, next),
             None => n.end().min(next),
         };
-        let gain = raw_amp[m] / max_amp;
+        let gain = raw[m].amplitude / max_amp;
         events.push(NoteEvent {
             score_note: m,
             onset: onset[m],
