@@ -1,6 +1,6 @@
 //! NMF time against the tile size, score H₀ vs all-ones H₀, on the benchmark's 10-minute input
 //! (`cargo bench --bench pipeline -- --quick --no-python` makes it). Environment: `HOP` (1024),
-//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256).
+//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30), `ONLY` (`score` or `ones`: that H₀ only).
 use nalgebra::DMatrix;
 use scorenmf::audio::read_audio;
 use scorenmf::nmf::{factorize, NmfParams, Precision};
@@ -24,9 +24,13 @@ fn main() {
     let s = read_score(Path::new(&score)).unwrap();
     let (_, v, w0, h0) = nmf_inputs(&x, &s, &c).unwrap();
     let ones = DMatrix::from_element(h0.nrows(), h0.ncols(), 1.0);
-    let iters = 30;
+    let iters: usize = env("ITERS").and_then(|s| s.parse().ok()).unwrap_or(30);
+    let only = env("ONLY");
     for tile in tiles {
         for (label, h) in [("score", &h0), ("ones", &ones)] {
+            if only.as_deref().is_some_and(|o| o != label) {
+                continue;
+            }
             let p = NmfParams {
                 precision: Precision::Single,
                 stop_threshold: None,

@@ -43,8 +43,10 @@ use faer::{Accum, MatMut, MatRef, Par};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::kernel::{padded, Aligned};
 
 /// The cost the updates decrease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -118,7 +120,8 @@ pub struct Factorization {
 }
 
 /// Factorizes `v` (K × N) from `w0` (K × R) and `h0` (R × N). `progress` is called after each
-/// iteration with its number.
+/// iteration with its number. The factorization works on its own copy of V, laid out for its
+/// kernels; [`factorize_owned`] lays out the caller's V in place instead.
 pub fn factorize(
     v: &DMatrix<f32>,
     w0: DMatrix<f64>,
@@ -126,6 +129,33 @@ pub fn factorize(
     p: &NmfParams,
     progress: impl FnMut(usize),
 ) -> Result<Factorization> {
+    check(v, &w0, &h0, p)?;
+    let (k, n) = v.shape();
+    run(
+        Aligned::columns(v.as_slice(), k, padded::<f32>(k), n),
+        k,
+        &w0,
+        &h0,
+        p,
+        progress,
+    )
+}
+
+/// [`factorize`], consuming V: no second copy of it is held.
+pub fn factorize_owned(
+    v: DMatrix<f32>,
+    w0: DMatrix<f64>,
+    h0: DMatrix<f64>,
+    p: &NmfParams,
+    progress: impl FnMut(usize),
+) -> Result<Factorization> {
+    check(&v, &w0, &h0, p)?;
+    let (k, n) = v.shape();
+    let v: Vec<f32> = v.data.into();
+    run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress)
+}
+
+fn check(v: &DMatrix<f32>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &NmfParams) -> Result<()> {
     let (k, n) = v.shape();
     let r = w0.ncols();
     if w0.nrows() != k || h0.shape() != (r, n) {
@@ -137,11 +167,9 @@ pub fn factorize(
             h0.ncols()
         )));
     }
-    if v.iter().any(|x| !(*x >= 0.0) || !x.is_finite())
-        || w0
-            .iter()
-            .chain(h0.iter())
-            .any(|x| !(*x >= 0.0) || !x.is_finite())
+    let bad = |x: f64| !(x >= 0.0) || !x.is_finite();
+    if v.as_slice().par_iter().any(|&x| bad(x as f64))
+        || w0.iter().chain(h0.iter()).any(|&x| bad(x))
     {
         return Err(Error::Param(
             "NMF needs finite non-negative V, W₀ and H₀".into(),
@@ -152,9 +180,20 @@ pub fn factorize(
             "the NMF tile must be at least one frame".into(),
         ));
     }
+    Ok(())
+}
+
+fn run(
+    v: Aligned<f32>,
+    k: usize,
+    w0: &DMatrix<f64>,
+    h0: &DMatrix<f64>,
+    p: &NmfParams,
+    progress: impl FnMut(usize),
+) -> Result<Factorization> {
     match p.precision {
-        Precision::Single => Engine::<f32>::new(v.as_slice(), k, &w0, &h0, p).run(p, progress),
-        Precision::Double => Engine::<f64>::new(v.as_slice(), k, &w0, &h0, p).run(p, progress),
+        Precision::Single => Engine::<f32>::new(v, k, w0, h0, p).run(p, progress),
+        Precision::Double => Engine::<f64>::new(v, k, w0, h0, p).run(p, progress),
     }
 }
 
@@ -162,6 +201,7 @@ pub fn factorize(
 pub trait Float:
     faer::traits::RealField
     + faer::traits::Conjugate<Canonical = Self>
+    + crate::kernel::Element
     + Copy
     + Send
     + Sync
@@ -178,61 +218,98 @@ pub trait Float:
     const ONE: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
-    /// C = Aᵀ·B by columns ([`crate::kernel`]).
-    fn at_b(a: &[&[Self]], b: &[&[Self]], c: &mut [Self]);
     /// `src` in this type: itself for `f32`, else converted into `buf`.
     fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<Self>) -> &'s [Self];
+    /// [`kernel::at_b`](crate::kernel::at_b) with B stored as `f32`.
+    fn at_b_f32(a: &[&[Self]], b: &[f32], need: &[Range<usize>], c: &mut [Self]);
+    /// [`kernel::at_b`](crate::kernel::at_b) with B stored in this type.
+    fn at_b_own(a: &[&[Self]], b: &[Self], need: &[Range<usize>], c: &mut [Self]);
+    /// [`kernel::acc_b_ht`](crate::kernel::acc_b_ht) with B stored as `f32`.
+    fn acc_b_ht_f32(
+        b: &[f32],
+        k: usize,
+        h: &[Self],
+        need: &[Range<usize>],
+        cols: &[usize],
+        c: &mut [Self],
+    );
+    /// [`kernel::acc_b_ht`](crate::kernel::acc_b_ht) with B stored in this type.
+    fn acc_b_ht_own(
+        b: &[Self],
+        k: usize,
+        h: &[Self],
+        need: &[Range<usize>],
+        cols: &[usize],
+        c: &mut [Self],
+    );
 }
 
-impl Float for f32 {
-    const ZERO: f32 = 0.0;
-    const ONE: f32 = 1.0;
-    fn from_f64(x: f64) -> f32 {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn at_b(a: &[&[f32]], b: &[&[f32]], c: &mut [f32]) {
-        crate::kernel::at_b_f32(a, b, c)
-    }
-    fn from_f32_slice<'s>(src: &'s [f32], _: &'s mut Vec<f32>) -> &'s [f32] {
-        src
-    }
+macro_rules! float {
+    ($t:ty, $src:ident, $buf:ident, $convert:expr) => {
+        impl Float for $t {
+            const ZERO: $t = 0.0;
+            const ONE: $t = 1.0;
+            fn from_f64(x: f64) -> $t {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f32_slice<'s>($src: &'s [f32], $buf: &'s mut Vec<$t>) -> &'s [$t] {
+                $convert
+            }
+            fn at_b_f32(a: &[&[$t]], b: &[f32], need: &[Range<usize>], c: &mut [$t]) {
+                crate::kernel::at_b(a, b, need, c)
+            }
+            fn at_b_own(a: &[&[$t]], b: &[$t], need: &[Range<usize>], c: &mut [$t]) {
+                crate::kernel::at_b(a, b, need, c)
+            }
+            fn acc_b_ht_f32(
+                b: &[f32],
+                k: usize,
+                h: &[$t],
+                need: &[Range<usize>],
+                cols: &[usize],
+                c: &mut [$t],
+            ) {
+                crate::kernel::acc_b_ht(b, k, h, need, cols, c)
+            }
+            fn acc_b_ht_own(
+                b: &[$t],
+                k: usize,
+                h: &[$t],
+                need: &[Range<usize>],
+                cols: &[usize],
+                c: &mut [$t],
+            ) {
+                crate::kernel::acc_b_ht(b, k, h, need, cols, c)
+            }
+        }
+    };
 }
-
-impl Float for f64 {
-    const ZERO: f64 = 0.0;
-    const ONE: f64 = 1.0;
-    fn from_f64(x: f64) -> f64 {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn at_b(a: &[&[f64]], b: &[&[f64]], c: &mut [f64]) {
-        crate::kernel::at_b_f64(a, b, c)
-    }
-    fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<f64>) -> &'s [f64] {
-        buf.clear();
-        buf.extend(src.iter().map(|&x| x as f64));
-        buf
-    }
-}
+float!(f32, src, _buf, src);
+float!(f64, src, buf, {
+    buf.clear();
+    buf.extend(src.iter().map(|&x| x as f64));
+    buf
+});
 
 /// Frames `start..start + len` of H, restricted to the rows H₀ allows somewhere in them.
 struct Tile<T> {
     start: usize,
     len: usize,
     rows: Vec<usize>,
+    /// For each of `rows`, the frames of the tile (from 0) between its first and last nonzero
+    /// in H₀: outside them the row is zero and stays zero.
+    need: Vec<Range<usize>>,
     /// |rows| × len, column-major.
     h: Vec<T>,
 }
 
 /// What one group of tiles adds to the sums of the W update and the stop test.
 struct Sums<T> {
-    /// V·Hᵀ (Euclidean) or (V ⊘ WH)·Hᵀ (KL), K × R column-major.
-    vh: Vec<T>,
+    /// V·Hᵀ (Euclidean) or (V ⊘ WH)·Hᵀ (KL), k × R column-major.
+    vh: Aligned<T>,
     /// H·Hᵀ, R × R (Euclidean).
     hh: Vec<T>,
     /// Row sums of H (KL).
@@ -244,7 +321,7 @@ struct Sums<T> {
 impl<T: Float> Sums<T> {
     fn zeros(k: usize, r: usize) -> Self {
         Sums {
-            vh: vec![T::ZERO; k * r],
+            vh: Aligned::zeros(k * r),
             hh: vec![T::ZERO; r * r],
             rowsum: vec![T::ZERO; r],
             dh: vec![0.0; r * r],
@@ -252,7 +329,7 @@ impl<T: Float> Sums<T> {
     }
 
     fn add(&mut self, o: &Sums<T>) {
-        for (a, b) in self.vh.iter_mut().zip(&o.vh) {
+        for (a, b) in self.vh.iter_mut().zip(o.vh.iter()) {
             *a += *b;
         }
         for (a, b) in self.hh.iter_mut().zip(&o.hh) {
@@ -271,15 +348,20 @@ impl<T: Float> Sums<T> {
 /// (and the result) does not depend on the number of threads.
 const GROUPS: usize = 32;
 
-struct Engine<'a, T: Float> {
-    /// V, K × N column-major, as it is stored (f32); each tile is converted to `T` as it is
-    /// used, so an `f64` factorization streams half the bytes and holds no second copy.
-    v: &'a [f32],
+struct Engine<T: Float> {
+    /// V, K × N column-major, as it is stored (f32), each column padded with zeros to `k` rows
+    /// and starting on a cache line ([`Aligned`]); an `f64` factorization converts it as it
+    /// loads it, so it streams half the bytes and holds no `f64` copy.
+    v: Aligned<f32>,
+    /// Rows of V, W and the sums as stored: K rounded up to whole cache lines. The padding
+    /// rows are zero in V and W₀, so they stay zero and change no product.
     k: usize,
+    /// K, the rows of V as given.
+    k_given: usize,
     r: usize,
     n: usize,
-    /// K × R column-major.
-    w: Vec<T>,
+    /// k × R column-major.
+    w: Aligned<T>,
     tiles: Vec<Tile<T>>,
     eps: T,
     /// The CPU runs [`crate::kernel`].
@@ -300,16 +382,35 @@ fn gemm<T: Float>(dst: MatMut<'_, T>, add: bool, a: MatRef<'_, T>, b: MatRef<'_,
     matmul(dst, accum, a, b, T::ONE, Par::Seq);
 }
 
-impl<'a, T: Float> Engine<'a, T> {
-    fn new(v: &'a [f32], k: usize, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &NmfParams) -> Self {
+impl<T: Float> Engine<T> {
+    fn new(
+        v: Aligned<f32>,
+        k_given: usize,
+        w0: &DMatrix<f64>,
+        h0: &DMatrix<f64>,
+        p: &NmfParams,
+    ) -> Self {
         let (r, n) = h0.shape();
-        let w = w0.iter().map(|&x| T::from_f64(x)).collect();
+        let k = padded::<f32>(k_given);
+        debug_assert_eq!(v.len(), k * n);
+        let w0: Vec<T> = w0.iter().map(|&x| T::from_f64(x)).collect();
+        let w = Aligned::columns(&w0, k_given, k, r);
+        debug_assert_eq!(w.len(), k * r);
         let tiles = (0..n)
             .step_by(p.tile)
             .map(|start| {
                 let len = p.tile.min(n - start);
                 let rows: Vec<usize> = (0..r)
                     .filter(|&ri| (start..start + len).any(|c| h0[(ri, c)] != 0.0))
+                    .collect();
+                let need = rows
+                    .iter()
+                    .map(|&ri| {
+                        let on = |&c: &usize| h0[(ri, start + c)] != 0.0;
+                        let first = (0..len).find(on).unwrap_or(0);
+                        let last = (0..len).rev().find(on).unwrap_or(0);
+                        first..last + 1
+                    })
                     .collect();
                 let mut h = Vec::with_capacity(rows.len() * len);
                 for c in start..start + len {
@@ -319,6 +420,7 @@ impl<'a, T: Float> Engine<'a, T> {
                     start,
                     len,
                     rows,
+                    need,
                     h,
                 }
             })
@@ -326,6 +428,7 @@ impl<'a, T: Float> Engine<'a, T> {
         Engine {
             v,
             k,
+            k_given,
             r,
             n,
             w,
@@ -335,34 +438,70 @@ impl<'a, T: Float> Engine<'a, T> {
         }
     }
 
-    /// The frames of V in tile `t`, K × len column-major, in `T` (converted into `buf` if
-    /// `T` is not `f32`).
-    fn v_tile<'s>(&'s self, t: &Tile<T>, buf: &'s mut Vec<T>) -> &'s [T] {
-        T::from_f32_slice(&self.v[t.start * self.k..(t.start + t.len) * self.k], buf)
+    /// The frames of V in tile `t`, k × len column-major.
+    fn v_slice(&self, t: &Tile<T>) -> &[f32] {
+        &self.v[t.start * self.k..(t.start + t.len) * self.k]
     }
 
-    /// out (|rows| × |cols|) = W[:, rows]ᵀ·[cols]: by the dot-product kernel where the CPU runs
-    /// it, else by faer's GEMM on a gathered copy of W[:, rows] (in `wa`).
-    fn wt_times(&self, rows: &[usize], cols: &[&[T]], wa: &mut Vec<T>, out: &mut [T]) {
+    /// out (|rows| × len) = W[:, rows]ᵀ·B for the tile's rows, where B (K × len) is the tile of
+    /// V (`b` = None) or `b`: by the kernel where the CPU runs it, else by faer's GEMM on
+    /// gathered copies (in `bufs`).
+    fn wt_times(&self, t: &Tile<T>, b: Option<&[T]>, bufs: &mut Bufs<T>, out: &mut [T]) {
+        let (k, a) = (self.k, t.rows.len());
         if self.fast {
-            let w: Vec<&[T]> = rows
+            let w: Vec<&[T]> = t
+                .rows
                 .iter()
-                .map(|&r| &self.w[r * self.k..(r + 1) * self.k])
+                .map(|&r| &self.w[r * k..(r + 1) * k])
                 .collect();
-            T::at_b(&w, cols, out);
-        } else {
-            self.gather_w(rows, wa);
-            let mut b = Vec::with_capacity(cols.len() * self.k);
-            for c in cols {
-                b.extend_from_slice(c);
+            match b {
+                None => T::at_b_f32(&w, self.v_slice(t), &t.need, out),
+                Some(b) => T::at_b_own(&w, b, &t.need, out),
             }
-            let (a, n) = (rows.len(), cols.len());
+        } else {
+            self.gather_w(&t.rows, &mut bufs.wa);
+            let b = match b {
+                None => T::from_f32_slice(self.v_slice(t), &mut bufs.v),
+                Some(b) => b,
+            };
             gemm(
-                mat_mut(out, a, n),
+                mat_mut(out, a, t.len),
                 false,
-                mat(wa, self.k, a).transpose(),
-                mat(&b, self.k, n),
+                mat(&bufs.wa, k, a).transpose(),
+                mat(b, k, t.len),
             );
+        }
+    }
+
+    /// vh[:, rows] += B·H_tileᵀ for the tile's rows, where B (K × len) is the tile of V
+    /// (`b` = None) or `b`.
+    fn add_b_ht(&self, t: &Tile<T>, b: Option<&[T]>, bufs: &mut Bufs<T>, vh: &mut [T]) {
+        let (k, a) = (self.k, t.rows.len());
+        if self.fast {
+            match b {
+                None => T::acc_b_ht_f32(self.v_slice(t), k, &t.h, &t.need, &t.rows, vh),
+                Some(b) => T::acc_b_ht_own(b, k, &t.h, &t.need, &t.rows, vh),
+            }
+        } else {
+            let b = match b {
+                None => T::from_f32_slice(self.v_slice(t), &mut bufs.v),
+                Some(b) => b,
+            };
+            bufs.scratch.resize(k * a, T::ZERO);
+            gemm(
+                mat_mut(&mut bufs.scratch, k, a),
+                false,
+                mat(b, k, t.len),
+                mat(&t.h, a, t.len).transpose(),
+            );
+            for (j, &ri) in t.rows.iter().enumerate() {
+                for (s, &x) in vh[ri * k..(ri + 1) * k]
+                    .iter_mut()
+                    .zip(&bufs.scratch[j * k..(j + 1) * k])
+                {
+                    *s += x;
+                }
+            }
         }
     }
 
@@ -417,7 +556,11 @@ impl<'a, T: Float> Engine<'a, T> {
                     }
                 };
                 if stop.is_some() {
-                    let d: Vec<T> = new_w.iter().zip(&self.w).map(|(&a, &b)| a - b).collect();
+                    let d: Vec<T> = new_w
+                        .iter()
+                        .zip(self.w.iter())
+                        .map(|(&a, &b)| a - b)
+                        .collect();
                     let mut g = vec![T::ZERO; r * r];
                     matmul(
                         mat_mut(&mut g, r, r),
@@ -475,70 +618,56 @@ impl<'a, T: Float> Engine<'a, T> {
         );
         self.by_groups(fixed_w, |this, group| {
             let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-            let mut vbuf = Vec::new();
-            let (mut wa, mut ga, mut num, mut den, mut old, mut scratch) = (
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-            );
+            let mut bufs = Bufs::default();
             for t in group.iter_mut() {
-                let a = t.rows.len();
+                let (a, len) = (t.rows.len(), t.len);
                 if a == 0 {
                     continue;
                 }
-                let len = t.len;
-                ga.clear();
-                for &j in &t.rows {
-                    ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
-                }
-                let vs = this.v_tile(t, &mut vbuf);
-                let vt = mat(vs, k, len);
                 // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
+                let mut num = std::mem::take(&mut bufs.num);
                 num.resize(a * len, T::ZERO);
-                den.resize(a * len, T::ZERO);
-                let vcols: Vec<&[T]> = vs.chunks(k).collect();
-                this.wt_times(&t.rows, &vcols, &mut wa, &mut num);
-                gemm(
-                    mat_mut(&mut den, a, len),
-                    false,
-                    mat(&ga, a, a),
-                    mat(&t.h, a, len),
-                );
-                if track_change {
-                    old.clear();
-                    old.extend_from_slice(&t.h);
+                this.wt_times(t, None, &mut bufs, &mut num);
+                bufs.ga.clear();
+                for &j in &t.rows {
+                    bufs.ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
                 }
-                for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&den) {
+                bufs.den.resize(a * len, T::ZERO);
+                small_product(&bufs.ga, a, &t.h, len, &mut bufs.den);
+                if track_change {
+                    bufs.old.clear();
+                    bufs.old.extend_from_slice(&t.h);
+                }
+                for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&bufs.den) {
                     *x = *x * (nu / (de + this.eps));
                 }
+                bufs.num = num;
                 if track_change {
-                    for (o, &x) in old.iter_mut().zip(&t.h) {
+                    for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
                         *o = x - *o;
                     }
-                    add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
+                    add_gram(
+                        &mut sums.dh,
+                        r,
+                        &t.rows,
+                        &bufs.old,
+                        len,
+                        &mut bufs.scratch,
+                        T::to_f64,
+                    );
                 }
                 if !fixed_w {
-                    let ht = mat(&t.h, a, len);
                     // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
-                    scratch.resize((k * a).max(a * a), T::ZERO);
-                    gemm(mat_mut(&mut scratch, k, a), false, vt, ht.transpose());
-                    for (j, &ri) in t.rows.iter().enumerate() {
-                        for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
-                            .iter_mut()
-                            .zip(&scratch[j * k..(j + 1) * k])
-                        {
-                            *s += x;
-                        }
-                    }
-                    gemm(mat_mut(&mut scratch, a, a), false, ht, ht.transpose());
-                    for (j, &rj) in t.rows.iter().enumerate() {
-                        for (i, &ri) in t.rows.iter().enumerate() {
-                            sums.hh[ri + rj * r] += scratch[i + j * a];
-                        }
-                    }
+                    this.add_b_ht(t, None, &mut bufs, &mut sums.vh);
+                    add_gram(
+                        &mut sums.hh,
+                        r,
+                        &t.rows,
+                        &t.h,
+                        len,
+                        &mut bufs.scratch,
+                        |x| x,
+                    );
                 }
             }
             sums
@@ -556,61 +685,56 @@ impl<'a, T: Float> Engine<'a, T> {
             .collect();
         self.by_groups(fixed_w, |this, group| {
             let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-            let mut wa_copy = Vec::new();
-            let mut vbuf = Vec::new();
-            let (mut wa, mut q, mut num, mut old, mut scratch) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut bufs = Bufs::default();
+            let mut wa = Vec::new();
+            let longest = group.iter().map(|t| t.len).max().unwrap_or(0);
+            let mut q = Aligned::<T>::zeros(k * longest);
             for t in group.iter_mut() {
-                let a = t.rows.len();
+                let (a, len) = (t.rows.len(), t.len);
                 if a == 0 {
                     continue;
                 }
-                let len = t.len;
                 this.gather_w(&t.rows, &mut wa);
-                let v_slice = this.v_tile(t, &mut vbuf);
+                let v_slice = this.v_slice(t);
                 // Q = V ⊘ (W·H + ε) on the tile.
-                let ratio = |q: &mut Vec<T>, h: &[T]| {
-                    q.resize(k * len, T::ZERO);
+                let ratio = |q: &mut [T], h: &[T]| {
                     gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
                     for (x, &vv) in q.iter_mut().zip(v_slice) {
-                        *x = vv / (*x + this.eps);
+                        *x = T::from_f64(vv as f64) / (*x + this.eps);
                     }
                 };
                 ratio(&mut q, &t.h);
+                let mut num = std::mem::take(&mut bufs.num);
                 num.resize(a * len, T::ZERO);
-                let qcols: Vec<&[T]> = q.chunks(k).collect();
-                this.wt_times(&t.rows, &qcols, &mut wa_copy, &mut num);
+                this.wt_times(t, Some(&q[..k * len]), &mut bufs, &mut num);
                 if track_change {
-                    old.clear();
-                    old.extend_from_slice(&t.h);
+                    bufs.old.clear();
+                    bufs.old.extend_from_slice(&t.h);
                 }
                 for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
                     for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
                         *x = *x * (nu / (colsum[ri] + this.eps));
                     }
                 }
+                bufs.num = num;
                 if track_change {
-                    for (o, &x) in old.iter_mut().zip(&t.h) {
+                    for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
                         *o = x - *o;
                     }
-                    add_gram(&mut sums.dh, r, &t.rows, &old, len, &mut scratch);
+                    add_gram(
+                        &mut sums.dh,
+                        r,
+                        &t.rows,
+                        &bufs.old,
+                        len,
+                        &mut bufs.scratch,
+                        T::to_f64,
+                    );
                 }
                 if !fixed_w {
                     ratio(&mut q, &t.h);
-                    scratch.resize(k * a, T::ZERO);
-                    gemm(
-                        mat_mut(&mut scratch, k, a),
-                        false,
-                        mat(&q, k, len),
-                        mat(&t.h, a, len).transpose(),
-                    );
+                    this.add_b_ht(t, Some(&q[..k * len]), &mut bufs, &mut sums.vh);
                     for (j, &ri) in t.rows.iter().enumerate() {
-                        for (s, &x) in sums.vh[ri * k..(ri + 1) * k]
-                            .iter_mut()
-                            .zip(&scratch[j * k..(j + 1) * k])
-                        {
-                            *s += x;
-                        }
                         let mut s = T::ZERO;
                         for c in 0..len {
                             s += t.h[j + c * a];
@@ -689,7 +813,7 @@ impl<'a, T: Float> Engine<'a, T> {
             }
         }
         Factorization {
-            w: DMatrix::from_iterator(k, r, self.w.iter().map(|x| x.to_f64())),
+            w: DMatrix::from_fn(self.k_given, r, |i, j| self.w[i + j * k].to_f64()),
             h,
             iterations,
             rel_error: (e / vv.max(f64::MIN_POSITIVE)).sqrt(),
@@ -698,22 +822,70 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 }
 
-/// Adds D·Dᵀ of a tile's |rows| × len block `d` into the R × R `gram`.
-fn add_gram<T: Float>(
-    gram: &mut [f64],
+/// Adds D·Dᵀ of a tile's |rows| × len block `d` (column-major) into the R × R `gram`, as a sum
+/// of the outer products of D's columns (in `local`, |rows| × |rows|).
+fn add_gram<T: Float, G: std::ops::AddAssign>(
+    gram: &mut [G],
     r: usize,
     rows: &[usize],
     d: &[T],
     len: usize,
-    scratch: &mut Vec<T>,
+    local: &mut Vec<T>,
+    to: impl Fn(T) -> G,
 ) {
     let a = rows.len();
-    scratch.resize(scratch.len().max(a * a), T::ZERO);
-    let dm = mat(d, a, len);
-    gemm(mat_mut(scratch, a, a), false, dm, dm.transpose());
+    local.clear();
+    local.resize(a * a, T::ZERO);
+    for col in d[..a * len].chunks(a) {
+        for (&x, out) in col.iter().zip(local.chunks_mut(a)) {
+            for (o, &y) in out.iter_mut().zip(col) {
+                *o += x * y;
+            }
+        }
+    }
     for (j, &rj) in rows.iter().enumerate() {
         for (i, &ri) in rows.iter().enumerate() {
-            gram[ri + rj * r] += scratch[i + j * a].to_f64();
+            gram[ri + rj * r] += to(local[i + j * a]);
+        }
+    }
+}
+
+/// out (a × len) = g (a × a)·h (a × len), all column-major: the small products of the H update.
+fn small_product<T: Float>(g: &[T], a: usize, h: &[T], len: usize, out: &mut [T]) {
+    for c in 0..len {
+        let o = &mut out[c * a..(c + 1) * a];
+        o.fill(T::ZERO);
+        for (l, &x) in h[c * a..(c + 1) * a].iter().enumerate() {
+            for (y, &gv) in o.iter_mut().zip(&g[l * a..(l + 1) * a]) {
+                *y += gv * x;
+            }
+        }
+    }
+}
+
+/// Scratch space of one group of tiles, reused from tile to tile.
+struct Bufs<T> {
+    num: Vec<T>,
+    den: Vec<T>,
+    ga: Vec<T>,
+    old: Vec<T>,
+    /// A product before it is scattered into the sums.
+    scratch: Vec<T>,
+    /// Fallback path: W[:, rows] and the tile of V in `T`.
+    wa: Vec<T>,
+    v: Vec<T>,
+}
+
+impl<T> Default for Bufs<T> {
+    fn default() -> Self {
+        Bufs {
+            num: Vec::new(),
+            den: Vec::new(),
+            ga: Vec::new(),
+            old: Vec::new(),
+            wa: Vec::new(),
+            v: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 }
@@ -898,7 +1070,13 @@ mod tests {
             ..Default::default()
         };
         let run = |fast: bool| {
-            let mut e = Engine::<f64>::new(v.as_slice(), 60, &w0, &h0, &p);
+            let mut e = Engine::<f64>::new(
+                Aligned::columns(v.as_slice(), 60, 64, 150),
+                60,
+                &w0,
+                &h0,
+                &p,
+            );
             e.fast = fast;
             e.run(&p, |_| {}).unwrap()
         };
