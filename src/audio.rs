@@ -490,18 +490,36 @@ impl WavStream {
         // The inverse of the reader's scaling: x · 2^(bits−1), clipped to the integer range.
         let full_scale = (1i64 << (bits - 1)) as f64;
         let encoding = self.encoding;
+        // x · 2^(bits−1) clipped to the integer range and rounded half away from zero (as
+        // f64::round, without its libm call: y − trunc(y) is exact).
+        let quantize = |x: f32| -> i32 {
+            let y = (x as f64 * full_scale).clamp(-full_scale, full_scale - 1.0);
+            let t = y as i64;
+            let f = y - t as f64;
+            (t + (f >= 0.5) as i64 - (f <= -0.5) as i64) as i32
+        };
         let result = (|| {
+            if encoding == WavEncoding::Pcm16 {
+                // hound's buffered 16-bit writer: no per-sample dispatch or check. At most
+                // 2^16 frames per buffer.
+                for start in (0..len).step_by(1 << 16) {
+                    let end = (start + (1 << 16)).min(len);
+                    let mut sw = w.get_i16_writer(((end - start) * channels.len()) as u32);
+                    for i in start..end {
+                        for c in channels {
+                            sw.write_sample(quantize(c[i]) as i16);
+                        }
+                    }
+                    sw.flush()?;
+                }
+                return Ok(());
+            }
             for i in 0..len {
                 for c in channels {
                     let x = c[i];
                     match encoding {
                         WavEncoding::Float32 => w.write_sample(x),
-                        _ => w.write_sample(
-                            (x as f64 * full_scale)
-                                .round()
-                                .clamp(-full_scale, full_scale - 1.0)
-                                as i32,
-                        ),
+                        _ => w.write_sample(quantize(x)),
                     }?;
                 }
             }

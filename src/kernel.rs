@@ -261,8 +261,7 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
     let na = a.len();
     for j0 in (0..nb).step_by(BJ) {
         let jn = (nb - j0).min(BJ);
-        for i0 in (0..na).step_by(BI) {
-            let in_ = (na - i0).min(BI);
+        for (i0, in_) in balanced(na, BI) {
             let used = need[i0..i0 + in_]
                 .iter()
                 .any(|r| r.start < j0 + jn && r.end > j0);
@@ -277,6 +276,8 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
             macro_rules! go {
                 ($i:literal) => {
                     match jn {
+                        8 => at_b_block::<T, B, $i, 8>(a, b, k, i0, j0, prefetch, c),
+                        7 => at_b_block::<T, B, $i, 7>(a, b, k, i0, j0, prefetch, c),
                         6 => at_b_block::<T, B, $i, 6>(a, b, k, i0, j0, prefetch, c),
                         5 => at_b_block::<T, B, $i, 5>(a, b, k, i0, j0, prefetch, c),
                         4 => at_b_block::<T, B, $i, 4>(a, b, k, i0, j0, prefetch, c),
@@ -388,8 +389,7 @@ pub fn acc_b_ht<T: Element, B: Source<T>>(
     // after the other through the one pointer, so repeated columns only add twice.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        for g0 in (0..rows).step_by(8) {
-            let g = (rows - g0).min(8);
+        for (g0, g) in balanced(rows, 8) {
             macro_rules! go {
                 ($g:literal) => {
                     acc_b_ht_group::<T, B, $g>(b, k, h, rows, need, cols, g0, c)
@@ -470,6 +470,17 @@ unsafe fn acc_b_ht_group<T: Element, B: Source<T>, const G: usize>(
         }
         p += l;
     }
+}
+
+/// `n` split into the fewest blocks of at most `most`, of sizes differing by at most one
+/// (9 rows in blocks of 4: 3 + 3 + 3, not 4 + 4 + 1, whose last block would be slow): (start,
+/// size) of each.
+fn balanced(n: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = n.div_ceil(most);
+    (0..blocks).map(move |b| {
+        let (start, end) = (b * n / blocks, (b + 1) * n / blocks);
+        (start, end - start)
+    })
 }
 
 /// A buffer of `len` elements whose first element sits on a 64-byte (cache-line) boundary: with
@@ -663,6 +674,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn balanced_blocks_cover_once_and_differ_by_at_most_one() {
+        for n in 0..40 {
+            let b: Vec<(usize, usize)> = balanced(n, 4).collect();
+            assert_eq!(b.len(), n.div_ceil(4));
+            let mut next = 0;
+            for &(s, len) in &b {
+                assert_eq!(s, next);
+                assert!((1..=4).contains(&len));
+                next += len;
+            }
+            assert_eq!(next, n);
+            let (lo, hi) = (b.iter().map(|x| x.1).min(), b.iter().map(|x| x.1).max());
+            assert!(hi.unwrap_or(0) - lo.unwrap_or(0) <= 1);
+        }
+        assert_eq!(balanced(9, 4).collect::<Vec<_>>(), [(0, 3), (3, 3), (6, 3)]);
     }
 
     #[test]

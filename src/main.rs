@@ -274,7 +274,7 @@ struct Params {
     /// fmp: double].
     #[arg(long, value_enum)]
     precision: Option<Precision>,
-    /// Frames per time tile of the sparse NMF (speed only) [default: 32].
+    /// Frames per time tile of the sparse NMF (speed only) [default: 16].
     #[arg(long)]
     nmf_tile: Option<usize>,
     /// Stop when ‖ΔH‖₂ and ‖ΔW‖₂ fall under this; 0 runs every iteration [default: 0.001].

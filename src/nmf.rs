@@ -99,7 +99,7 @@ impl Default for NmfParams {
             fixed_w: false,
             normalize: true,
             precision: Precision::Single,
-            tile: 32,
+            tile: 16,
         }
     }
 }

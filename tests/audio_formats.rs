@@ -165,5 +165,19 @@ fn written_wavs_read_back() {
     write_wav(&path, &[vec![1.5, -2.0, 0.0]], 8000, WavEncoding::Pcm16).unwrap();
     let a = read_audio(&path).unwrap();
     assert!(a.channels[0][0] > 0.999 && a.channels[0][1] < -0.999);
+    // Halves of the 16-bit step round away from zero, as f64::round; past 2^16 frames (the
+    // writer's buffer) the stereo interleaving stays right.
+    let lsb = 1.0 / 32768.0f32;
+    let mut left = vec![0.0f32; 70_000];
+    left[..4].copy_from_slice(&[0.5 * lsb, -0.5 * lsb, 1.5 * lsb, -2.5 * lsb]);
+    left[69_999] = 7.0 * lsb;
+    let right: Vec<f32> = (0..70_000).map(|i| (i % 100) as f32 * lsb).collect();
+    let path = dir.join("halves.wav");
+    write_wav(&path, &[left, right.clone()], 8000, WavEncoding::Pcm16).unwrap();
+    let a = read_audio(&path).unwrap();
+    let steps: Vec<f32> = a.channels[0].iter().map(|x| x / lsb).collect();
+    assert_eq!(&steps[..4], &[1.0, -1.0, 2.0, -3.0]);
+    assert_eq!(steps[69_999], 7.0);
+    assert_eq!(a.channels[1], right);
     std::fs::remove_dir_all(dir).unwrap();
 }
