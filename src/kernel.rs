@@ -226,8 +226,16 @@ mod x86 {
 /// C (`a.len()` × nb, column-major) = Aᵀ·B, where A's columns are `a` and B (K × nb) is `b`,
 /// column-major, K = the length of each column of `a`. `need[i]` is the range of columns j for
 /// which row i of C is used: 4 × 4 blocks of C outside every row's range are set to zero, not
-/// computed. Panics where [`available`] is false or the shapes do not fit.
-pub fn at_b<T: Element, B: Source<T>>(a: &[&[T]], b: &[B], need: &[Range<usize>], c: &mut [T]) {
+/// computed. `ahead` is fetched into cache as the product goes (the caller's next B: the
+/// kernel's reads of B jump between columns, which hardware prefetchers follow poorly). Panics
+/// where [`available`] is false or the shapes do not fit.
+pub fn at_b<T: Element, B: Source<T>>(
+    a: &[&[T]],
+    b: &[B],
+    need: &[Range<usize>],
+    ahead: &[B],
+    c: &mut [T],
+) {
     assert!(available(), "the NMF kernels need AVX-512F");
     let k = a.first().map_or(0, |x| x.len());
     assert!(a.iter().all(|x| x.len() == k) && need.len() == a.len());
@@ -242,7 +250,7 @@ pub fn at_b<T: Element, B: Source<T>>(a: &[&[T]], b: &[B], need: &[Range<usize>]
     // writes inside `c` (checked above).
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        at_b_body(a, b, k, nb, need, c)
+        at_b_body(a, b, k, nb, need, ahead, c)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!()
@@ -256,9 +264,14 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
     k: usize,
     nb: usize,
     need: &[Range<usize>],
+    ahead: &[B],
     c: &mut [T],
 ) {
     let na = a.len();
+    let mut ahead = Ahead {
+        next: ahead.as_ptr() as *const u8,
+        end: ahead.as_ptr_range().end as *const u8,
+    };
     for j0 in (0..nb).step_by(BJ) {
         let jn = (nb - j0).min(BJ);
         for (i0, in_) in balanced(na, BI) {
@@ -271,19 +284,17 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
                 }
                 continue;
             }
-            // The first block of a column block fetches the next column block into cache.
-            let prefetch = i0 == 0;
             macro_rules! go {
                 ($i:literal) => {
                     match jn {
-                        8 => at_b_block::<T, B, $i, 8>(a, b, k, i0, j0, prefetch, c),
-                        7 => at_b_block::<T, B, $i, 7>(a, b, k, i0, j0, prefetch, c),
-                        6 => at_b_block::<T, B, $i, 6>(a, b, k, i0, j0, prefetch, c),
-                        5 => at_b_block::<T, B, $i, 5>(a, b, k, i0, j0, prefetch, c),
-                        4 => at_b_block::<T, B, $i, 4>(a, b, k, i0, j0, prefetch, c),
-                        3 => at_b_block::<T, B, $i, 3>(a, b, k, i0, j0, prefetch, c),
-                        2 => at_b_block::<T, B, $i, 2>(a, b, k, i0, j0, prefetch, c),
-                        _ => at_b_block::<T, B, $i, 1>(a, b, k, i0, j0, prefetch, c),
+                        8 => at_b_block::<T, B, $i, 8>(a, b, k, i0, j0, &mut ahead, c),
+                        7 => at_b_block::<T, B, $i, 7>(a, b, k, i0, j0, &mut ahead, c),
+                        6 => at_b_block::<T, B, $i, 6>(a, b, k, i0, j0, &mut ahead, c),
+                        5 => at_b_block::<T, B, $i, 5>(a, b, k, i0, j0, &mut ahead, c),
+                        4 => at_b_block::<T, B, $i, 4>(a, b, k, i0, j0, &mut ahead, c),
+                        3 => at_b_block::<T, B, $i, 3>(a, b, k, i0, j0, &mut ahead, c),
+                        2 => at_b_block::<T, B, $i, 2>(a, b, k, i0, j0, &mut ahead, c),
+                        _ => at_b_block::<T, B, $i, 1>(a, b, k, i0, j0, &mut ahead, c),
                     }
                 };
             }
@@ -305,6 +316,27 @@ const BI: usize = 4;
 #[cfg(target_arch = "x86_64")]
 const BJ: usize = 6;
 
+/// Cache lines to fetch ahead of use: two per step along K of [`at_b`], in order.
+#[cfg(target_arch = "x86_64")]
+struct Ahead {
+    next: *const u8,
+    end: *const u8,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Ahead {
+    #[inline(always)]
+    unsafe fn step(&mut self) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        if self.next < self.end {
+            for l in 0..4 {
+                _mm_prefetch::<_MM_HINT_T1>(self.next.wrapping_add(64 * l) as *const i8);
+            }
+            self.next = self.next.wrapping_add(256);
+        }
+    }
+}
+
 /// The I × J block of C = Aᵀ·B at (i0, j0).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -314,16 +346,12 @@ unsafe fn at_b_block<T: Element, B: Source<T>, const I: usize, const J: usize>(
     k: usize,
     i0: usize,
     j0: usize,
-    prefetch: bool,
+    ahead: &mut Ahead,
     c: &mut [T],
 ) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     let na = a.len();
     let ap: [*const T; I] = std::array::from_fn(|i| a[i0 + i].as_ptr());
     let bp: [*const B; J] = std::array::from_fn(|j| b.as_ptr().add((j0 + j) * k));
-    // The next block of columns (past the end of `b`: the hint may point anywhere).
-    let next: [*const i8; BJ] =
-        std::array::from_fn(|j| b.as_ptr().wrapping_add((j0 + BJ + j) * k) as *const i8);
     let mut acc: [[T::V; J]; I] = [[T::zero(); J]; I];
     #[inline(always)]
     unsafe fn step<T: Element, B: Source<T>, const I: usize, const J: usize>(
@@ -344,13 +372,8 @@ unsafe fn at_b_block<T: Element, B: Source<T>, const I: usize, const J: usize>(
     // Full vectors (n = L: the loads' mask test folds away), then the rest, masked.
     let kk = k / T::L * T::L;
     let mut p = 0;
-    let line = 64 / std::mem::size_of::<B>();
     while p < kk {
-        if prefetch && p % line == 0 {
-            for q in next {
-                _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(p * std::mem::size_of::<B>()));
-            }
-        }
+        ahead.step();
         step::<T, B, I, J>(&ap, &bp, p, T::L, &mut acc);
         p += T::L;
     }
@@ -603,7 +626,7 @@ mod tests {
             .collect();
         let ar: Vec<&[T]> = a.iter().map(Vec::as_slice).collect();
         let mut c = vec![T::from(99); na * nb];
-        at_b(&ar, &b, &need, &mut c);
+        at_b(&ar, &b, &need, &b, &mut c);
         for i in 0..na {
             for j in need[i].clone() {
                 let want: f64 = (0..k).map(|p| a[i][p].into() * b[j * k + p] as f64).sum();

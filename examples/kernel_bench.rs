@@ -1,0 +1,39 @@
+//! The WᵀV kernel (`scorenmf::kernel::at_b`) alone, one thread, f32: GFLOP/s with B hot in
+//! cache and cold (a new tile of a 53 MB V each call). Environment: `K` (1040), `A` (rows of
+//! the product, 16), `LEN` (frames per tile, 16).
+use scorenmf::kernel::{at_b, Aligned};
+use std::time::Instant;
+fn main() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let (k, a, len) = (env("K", 1040), env("A", 16), env("LEN", 16));
+    let n = 12843 / len * len;
+    let src: Vec<f32> = (0..k * n).map(|i| (i % 97) as f32 * 0.01).collect();
+    let v = Aligned::columns(&src, k, k, n);
+    let wsrc: Vec<f32> = (0..k * a).map(|p| (p % 13) as f32 * 0.1).collect();
+    let w = Aligned::columns(&wsrc, k, k, a);
+    let wr: Vec<&[f32]> = w.chunks(k).collect();
+    let need = vec![0..len; a];
+    let mut c = vec![0f32; a * len];
+    let flops = 2.0 * k as f64 * a as f64 * len as f64;
+    for (label, cold) in [("hot", false), ("cold", true)] {
+        let reps = 4000;
+        let mut e = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for r in 0..reps {
+                let s = if cold { (r * len) % n } else { 0 };
+                at_b(&wr, &v[s * k..(s + len) * k], &need, &[], &mut c);
+            }
+            e = e.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "at_b a {a} len {len} {label}: {:.1} GFLOP/s",
+            flops * reps as f64 / e / 1e9
+        );
+    }
+}
