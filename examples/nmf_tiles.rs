@@ -1,6 +1,6 @@
 //! NMF time against the tile size, score H₀ vs all-ones H₀, on the benchmark's 10-minute input
 //! (`cargo bench --bench pipeline -- --quick --no-python` makes it). Environment: `HOP` (1024),
-//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30), `ONLY` (`score` or `ones`: that H₀ only).
+//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30), `ONLY` (`score` or `ones`: that H₀ only), `DOUBLE` (set: f64).
 use nalgebra::DMatrix;
 use scorenmf::audio::read_audio;
 use scorenmf::nmf::{factorize, NmfParams, Precision};
@@ -32,7 +32,11 @@ fn main() {
                 continue;
             }
             let p = NmfParams {
-                precision: Precision::Single,
+                precision: if env("DOUBLE").is_some() {
+                    Precision::Double
+                } else {
+                    Precision::Single
+                },
                 stop_threshold: None,
                 iterations: iters,
                 tile,

@@ -268,9 +268,12 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
     c: &mut [T],
 ) {
     let na = a.len();
+    let steps = balanced(na, BI).count() * nb.div_ceil(BJ) * k.div_ceil(T::L);
+    let lines = std::mem::size_of_val(ahead).div_ceil(64);
     let mut ahead = Ahead {
         next: ahead.as_ptr() as *const u8,
         end: ahead.as_ptr_range().end as *const u8,
+        per_step: lines.div_ceil(steps.max(1)).max(1),
     };
     for j0 in (0..nb).step_by(BJ) {
         let jn = (nb - j0).min(BJ);
@@ -316,11 +319,14 @@ const BI: usize = 4;
 #[cfg(target_arch = "x86_64")]
 const BJ: usize = 6;
 
-/// Cache lines to fetch ahead of use: two per step along K of [`at_b`], in order.
+/// Cache lines to fetch ahead of use, in order, spread evenly over the steps along K of
+/// [`at_b`].
 #[cfg(target_arch = "x86_64")]
 struct Ahead {
     next: *const u8,
     end: *const u8,
+    /// Lines per step: enough to cover `ahead` over the product's steps.
+    per_step: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -329,10 +335,10 @@ impl Ahead {
     unsafe fn step(&mut self) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         if self.next < self.end {
-            for l in 0..4 {
+            for l in 0..self.per_step {
                 _mm_prefetch::<_MM_HINT_T1>(self.next.wrapping_add(64 * l) as *const i8);
             }
-            self.next = self.next.wrapping_add(256);
+            self.next = self.next.wrapping_add(64 * self.per_step);
         }
     }
 }
