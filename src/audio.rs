@@ -193,11 +193,31 @@ fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
                 interleaved.push(s.map_err(|_| short(interleaved.len()))?);
             }
         }
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            for s in reader.into_samples::<i32>() {
-                interleaved.push(s.map_err(|_| short(interleaved.len()))? as f32 * scale);
+        hound::SampleFormat::Int if spec.bits_per_sample == 16 => {
+            // hound has parsed the header and stands at the first sample, right after the
+            // data chunk's header ("data", byte length). Plain 16-bit PCM (two bytes a sample)
+            // is converted straight from the bytes, as hound would, without its per-sample
+            // reads; other layouts take hound's path.
+            let n = declared;
+            let pos = reader.into_inner().position() as usize;
+            let plain = pos >= 8
+                && &bytes[pos - 8..pos - 4] == b"data"
+                && u32::from_le_bytes(bytes[pos - 4..pos].try_into().expect("4 bytes")) as usize
+                    == 2 * n;
+            if !plain {
+                let reader = hound::WavReader::new(Cursor::new(bytes))
+                    .map_err(|e| Error::audio(path, format!("not a valid WAV file: {e}")))?;
+                read_ints(reader, &mut interleaved, &short)?;
+            } else {
+                let data = &bytes[pos..bytes.len().min(pos + 2 * n)];
+                interleaved.extend(
+                    data.chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
+                );
             }
+        }
+        hound::SampleFormat::Int => {
+            read_ints(reader, &mut interleaved, &short)?;
         }
     }
     if interleaved.len() < declared || interleaved.len() % n_channels != 0 {
@@ -212,6 +232,19 @@ fn read_wav_hound(path: &Path, bytes: &[u8]) -> Result<Option<Audio>> {
             float: spec.sample_format == hound::SampleFormat::Float,
         },
     }))
+}
+
+/// Integer samples through hound, scaled to [−1, 1).
+fn read_ints(
+    reader: hound::WavReader<Cursor<&[u8]>>,
+    out: &mut Vec<f32>,
+    short: &dyn Fn(usize) -> Error,
+) -> Result<()> {
+    let scale = 1.0 / (1u64 << (reader.spec().bits_per_sample - 1)) as f32;
+    for s in reader.into_samples::<i32>() {
+        out.push(s.map_err(|_| short(out.len()))? as f32 * scale);
+    }
+    Ok(())
 }
 
 fn deinterleave(interleaved: Vec<f32>, n_channels: usize) -> Vec<Vec<f32>> {

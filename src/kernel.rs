@@ -532,7 +532,7 @@ pub const fn padded<T>(k: usize) -> usize {
     k.div_ceil(line::<T>()) * line::<T>()
 }
 
-impl<T: Copy + Default> Aligned<T> {
+impl<T: Copy + Default + Send + Sync> Aligned<T> {
     /// `len` zeros.
     pub fn zeros(len: usize) -> Self {
         Self::within(vec![T::default(); len + line::<T>()], len)
@@ -551,9 +551,11 @@ impl<T: Copy + Default> Aligned<T> {
     pub fn columns(src: &[T], k: usize, kp: usize, n: usize) -> Self {
         assert!(kp >= k);
         let mut a = Self::zeros(kp * n);
-        for (dst, col) in a.chunks_mut(kp).zip(src.chunks(k)) {
-            dst[..k].copy_from_slice(col);
-        }
+        // In parallel: on a large V the copy's cost is mostly first-touch page faults.
+        use rayon::prelude::*;
+        a.par_chunks_mut(kp)
+            .zip(src.par_chunks(k))
+            .for_each(|(dst, col)| dst[..k].copy_from_slice(col));
         a
     }
 
@@ -577,7 +579,7 @@ impl<T: Copy + Default> Aligned<T> {
     }
 }
 
-impl<T: Copy + Default> Clone for Aligned<T> {
+impl<T: Copy + Default + Send + Sync> Clone for Aligned<T> {
     fn clone(&self) -> Self {
         let mut a = Self::zeros(self.len);
         a.copy_from_slice(self);
