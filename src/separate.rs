@@ -547,33 +547,56 @@ pub fn write_stems(
             ola: OverlapAdd::new(labels.len().max(1), n_ch),
         });
     }
+    // Block by block; the writing of one block's finished samples (quantizing, the residual,
+    // the files) runs alongside the next block's masks and inverse STFTs: the writing needs
+    // only samples before `upto` of the block before, which no later block touches.
+    let mut pending: Option<usize> = None;
     for from in (0..n_frames).step_by(BLOCK) {
         let to = (from + BLOCK).min(n_frames);
-        let frames = native.frames_for(model, from, to);
-        let spectra = native.spectra(frames);
-        // Samples before the first one the next block's frames reach are complete.
-        let upto = if to == n_frames {
-            native.len
-        } else {
-            native.first_sample(frames.1)
+        let flush_pending = |streams: &mut Vec<Stream>| -> Result<()> {
+            match pending {
+                Some(upto) => streams
+                    .iter_mut()
+                    .try_for_each(|s| s.flush(upto, req.audio)),
+                None => Ok(()),
+            }
         };
-        for ((_, labels, idx), stream) in whole.iter().zip(&mut streams) {
-            let group_of = |_c: usize, note: usize| Some(idx[note]);
-            let grouping = Grouping {
-                n_groups: labels.len().max(1),
-                group_of: &group_of,
+        let compute = || {
+            let frames = native.frames_for(model, from, to);
+            let spectra = native.spectra(frames);
+            // Samples before the first one the next block's frames reach are complete.
+            let upto = if to == n_frames {
+                native.len
+            } else {
+                native.first_sample(frames.1)
             };
-            let mut masks = group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
-            to_masks(&mut masks, req.params.mask_power);
-            let pieces: Vec<(usize, Vec<Vec<f32>>)> = masks
-                .par_iter()
-                .map(|m| native.apply(model, m, from, frames, &spectra, false))
+            let pieces: Vec<Vec<(usize, Vec<Vec<f32>>)>> = whole
+                .iter()
+                .map(|(_, labels, idx)| {
+                    let group_of = |_c: usize, note: usize| Some(idx[note]);
+                    let grouping = Grouping {
+                        n_groups: labels.len().max(1),
+                        group_of: &group_of,
+                    };
+                    let mut masks =
+                        group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
+                    to_masks(&mut masks, req.params.mask_power);
+                    masks
+                        .par_iter()
+                        .map(|m| native.apply(model, m, from, frames, &spectra, false))
+                        .collect()
+                })
                 .collect();
+            (upto, pieces)
+        };
+        let (flushed, (upto, pieces)) = rayon::join(|| flush_pending(&mut streams), compute);
+        flushed?;
+        for (stream, pieces) in streams.iter_mut().zip(pieces) {
             for (g, (start, chans)) in pieces.iter().enumerate() {
                 stream.ola.add(g, *start, chans);
             }
-            stream.flush(upto, req.audio)?;
         }
+        pending = Some(upto);
         done += 1;
         progress(done, total);
     }
