@@ -579,6 +579,24 @@ impl<T: Copy + Default + Send + Sync> Aligned<T> {
     }
 }
 
+impl<T: Copy + Default + Send + Sync> Aligned<T> {
+    /// The inverse of [`Aligned::columns_in_place`]: the `n` columns of length `k`, unpadded,
+    /// moved together in place (first first) into a plain column-major vector.
+    pub fn into_columns(self, k: usize, n: usize) -> Vec<T> {
+        let kp = padded::<T>(k);
+        assert!(kp * n <= self.len);
+        let Aligned { mut buf, off, .. } = self;
+        for j in 0..n {
+            // From [off + j·kp, …) down to [j·k, …): never forwards, and the columns after it
+            // are still above, where the move does not reach.
+            buf.copy_within(off + j * kp..off + j * kp + k, j * k);
+        }
+        buf.truncate(k * n);
+        buf.shrink_to_fit();
+        buf
+    }
+}
+
 impl<T: Copy + Default + Send + Sync> Clone for Aligned<T> {
     fn clone(&self) -> Self {
         let mut a = Self::zeros(self.len);
@@ -734,6 +752,7 @@ mod tests {
                 Aligned::columns(&src, k, kp, n),
                 Aligned::columns_in_place(src.clone(), k, n),
             ] {
+                assert_eq!(a.clone().into_columns(k, n), src);
                 assert_eq!(a.as_ptr() as usize % 64, 0);
                 assert_eq!(a.len(), kp * n);
                 for j in 0..n {

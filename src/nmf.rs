@@ -139,6 +139,7 @@ pub fn factorize(
         p,
         progress,
     )
+    .map(|f| f.0)
 }
 
 /// [`factorize`], consuming V: no second copy of it is held.
@@ -152,7 +153,31 @@ pub fn factorize_owned(
     check(&v, &w0, &h0, p)?;
     let (k, n) = v.shape();
     let v: Vec<f32> = v.data.into();
-    run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress)
+    run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress).map(|f| f.0)
+}
+
+/// [`factorize`] without a second copy of V: `v` is laid out for the kernels in place and put
+/// back as it was (the same values) before this returns.
+pub fn factorize_in_place(
+    v: &mut DMatrix<f32>,
+    w0: DMatrix<f64>,
+    h0: DMatrix<f64>,
+    p: &NmfParams,
+    progress: impl FnMut(usize),
+) -> Result<Factorization> {
+    check(v, &w0, &h0, p)?;
+    let (k, n) = v.shape();
+    let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
+    let (f, back) = run(
+        Aligned::columns_in_place(taken, k, n),
+        k,
+        &w0,
+        &h0,
+        p,
+        progress,
+    )?;
+    *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
+    Ok(f)
 }
 
 fn check(v: &DMatrix<f32>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &NmfParams) -> Result<()> {
@@ -193,7 +218,7 @@ fn run(
     h0: &DMatrix<f64>,
     p: &NmfParams,
     progress: impl FnMut(usize),
-) -> Result<Factorization> {
+) -> Result<(Factorization, Aligned<f32>)> {
     match p.precision {
         Precision::Single => Engine::<f32>::new(v, k, w0, h0, p).run(p, progress),
         Precision::Double => Engine::<f64>::new(v, k, w0, h0, p).run(p, progress),
@@ -530,7 +555,12 @@ impl<T: Float> Engine<T> {
         }
     }
 
-    fn run(mut self, p: &NmfParams, mut progress: impl FnMut(usize)) -> Result<Factorization> {
+    /// Runs the iterations; returns the factorization and V as the engine holds it.
+    fn run(
+        mut self,
+        p: &NmfParams,
+        mut progress: impl FnMut(usize),
+    ) -> Result<(Factorization, Aligned<f32>)> {
         let (k, r) = (self.k, self.r);
         let stop = p.stop_threshold;
         let mut done = 0;
@@ -765,7 +795,7 @@ impl<T: Float> Engine<T> {
     }
 
     /// Normalizes, measures the error and gathers the tiles into a dense H.
-    fn finish(mut self, normalize: bool, iterations: usize) -> Factorization {
+    fn finish(mut self, normalize: bool, iterations: usize) -> (Factorization, Aligned<f32>) {
         let (k, r, n) = (self.k, self.r, self.n);
         if normalize {
             let scale: Vec<T> = self
@@ -825,13 +855,14 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
-        Factorization {
+        let f = Factorization {
             w: DMatrix::from_fn(self.k_given, r, |i, j| self.w[i + j * k].to_f64()),
             h,
             iterations,
             rel_error: (e / vv.max(f64::MIN_POSITIVE)).sqrt(),
             active_entries,
-        }
+        };
+        (f, self.v)
     }
 }
 
@@ -1131,6 +1162,23 @@ mod tests {
     }
 
     #[test]
+    fn in_place_and_owned_give_the_copying_result_and_v_back() {
+        let (v, w0, h0) = banded(61, 12, 150);
+        let p = NmfParams::default();
+        let copied = factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
+        let mut v2 = v.clone();
+        let in_place = factorize_in_place(&mut v2, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
+        assert_eq!(v2, v);
+        let owned = factorize_owned(v.clone(), w0, h0, &p, |_| {}).unwrap();
+        for f in [in_place, owned] {
+            assert_eq!(
+                (&f.w, &f.h, f.iterations),
+                (&copied.w, &copied.h, copied.iterations)
+            );
+        }
+    }
+
+    #[test]
     fn the_gemm_fallback_agrees_with_the_kernel() {
         let (v, w0, h0) = banded(60, 12, 150);
         let p = NmfParams {
@@ -1147,7 +1195,7 @@ mod tests {
                 &p,
             );
             e.fast = fast;
-            e.run(&p, |_| {}).unwrap()
+            e.run(&p, |_| {}).unwrap().0
         };
         let slow = run(false);
         if crate::kernel::available() {

@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::nmf::{factorize, factorize_owned, Divergence, Factorization, NmfParams, Precision};
+use crate::nmf::{
+    factorize_in_place, factorize_owned, Divergence, Factorization, NmfParams, Precision,
+};
 use crate::onsets::{Grid, NoveltyBank};
 use crate::profile;
 use crate::score::{Note, Score};
@@ -206,9 +208,9 @@ pub fn decompose(
     c: &Config,
     progress: impl FnMut(usize),
 ) -> Result<Decomposition> {
-    let (comps, v, w0, h0) = nmf_inputs(x, score, c)?;
+    let (comps, mut v, w0, h0) = nmf_inputs(x, score, c)?;
     let stage = profile::stage("nmf");
-    let factorization = factorize(&v, w0.clone(), h0.clone(), &c.nmf, progress)?;
+    let factorization = factorize_in_place(&mut v, w0.clone(), h0.clone(), &c.nmf, progress)?;
     drop(stage);
     Ok(Decomposition {
         components: comps,
