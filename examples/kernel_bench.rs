@@ -1,6 +1,7 @@
 //! The WᵀV kernel (`scorenmf::kernel::at_b`) alone, one thread, f32: GFLOP/s with B hot in
 //! cache and cold (a new tile of a 53 MB V each call). Environment: `K` (1040), `A` (rows of
-//! the product, 16), `LEN` (frames per tile, 16).
+//! the product, 16), `LEN` (frames per tile, 16), `SHIFT` (floats by which every column starts
+//! after a cache-line boundary, 0: 1 shows what unaligned columns cost).
 use scorenmf::kernel::{at_b, Aligned};
 use std::time::Instant;
 fn main() {
@@ -13,10 +14,12 @@ fn main() {
     let (k, a, len) = (env("K", 1040), env("A", 16), env("LEN", 16));
     let n = 12843 / len * len;
     let src: Vec<f32> = (0..k * n).map(|i| (i % 97) as f32 * 0.01).collect();
-    let v = Aligned::columns(&src, k, k, n);
+    let shift = env("SHIFT", 0);
+    let v = Aligned::columns(&src, k, k, n + 1);
+    let v = &v[shift..shift + k * n];
     let wsrc: Vec<f32> = (0..k * a).map(|p| (p % 13) as f32 * 0.1).collect();
-    let w = Aligned::columns(&wsrc, k, k, a);
-    let wr: Vec<&[f32]> = w.chunks(k).collect();
+    let w = Aligned::columns(&wsrc, k, k, a + 1);
+    let wr: Vec<&[f32]> = w[shift..shift + k * a].chunks(k).collect();
     let need = vec![0..len; a];
     let mut c = vec![0f32; a * len];
     let flops = 2.0 * k as f64 * a as f64 * len as f64;
