@@ -3,18 +3,22 @@
 //! and its frames), a shape general GEMM kernels, which vectorize along the short dimensions
 //! and pack their operands first, do poorly. Both vectorize along K instead:
 //!
-//! - [`at_b`]: C = Aᵀ·B, every entry a dot product of two contiguous columns. 4 × 4 entries at a
-//!   time in 16 registers of partial sums, each loaded chunk of A and B feeding four fused
-//!   multiply-adds, then summed across lanes. Entries where the caller says the result is not
-//!   needed (H is zero there, and multiplicative updates keep it zero) are skipped by blocks.
+//! - [`at_b`]: C = Aᵀ·B (the tile's WᵀV), every entry a dot product of two contiguous columns.
+//!   Up to 4 × 6 entries at a time in 24 registers of partial sums, each loaded chunk of A
+//!   feeding six fused multiply-adds and each chunk of B four, then summed across lanes. Blocks
+//!   of C where the caller says the result is not needed (H is zero there, and multiplicative
+//!   updates keep it zero) are skipped; the next tile of V is fetched into cache as it goes.
 //! - [`acc_b_ht`]: C[:, cᵢ] += Σⱼ B[:, j]·H[i, j], the tile's share of V·Hᵀ, added straight into
 //!   the W update's sums. Up to 8 rows of H at a time: two vectors of a column of B are loaded
 //!   once per frame and multiplied by the 8 broadcast entries of H into 16 registers.
 //!
-//! B is the tile of V, stored as `f32`; an `f64` factorization converts it in registers as it
-//! loads it, so it is never copied. The rows of K past the last full vector are handled by masked
-//! loads and stores. The kernels run where the CPU has AVX-512F ([`available`]); elsewhere the
-//! NMF uses faer's GEMM. `cargo bench --bench pipeline` and `examples/nmf_tiles.rs` measure them.
+//! Rows are split into blocks of near-equal size (`balanced`). B is the tile of V, stored as
+//! `f32`; an `f64` factorization converts it in registers as it loads it, so it is never copied.
+//! Columns are best padded to whole cache lines and aligned ([`Aligned`]): then no load
+//! straddles two lines. The rows of K past the last full vector are handled by masked loads and
+//! stores. The kernels run where the CPU has AVX-512F ([`available`]); elsewhere the NMF uses
+//! faer's GEMM. `cargo bench --bench pipeline`, `examples/nmf_tiles.rs` and
+//! `examples/kernel_bench.rs` measure them.
 
 use std::ops::Range;
 

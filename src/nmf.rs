@@ -24,7 +24,9 @@
 //! Optionally the loop stops early once ‖ΔH‖₂ and ‖ΔW‖₂ (spectral norms of the change in one
 //! iteration, libfmp's `np.linalg.norm(·, ord=2)`) both fall under a threshold. With `normalize`,
 //! each column of W is divided by its maximum at the end and the matching row of H multiplied
-//! by it (libfmp `norm=True`), which leaves W·H unchanged.
+//! by it (libfmp `norm=True`), which leaves W·H unchanged. An entry an update leaves below the
+//! smallest normal number of its type is set to zero (see `flush`): libfmp keeps it, but it adds
+//! nothing measurable and subnormal arithmetic is slow.
 //!
 //! **Cost that follows the score.** H₀ is mostly zeros: a pitch is active only near its notes.
 //! The time axis is cut into tiles of [`NmfParams::tile`] frames; a tile keeps only the rows of H
@@ -35,8 +37,10 @@
 //! would stay zero, are never touched. The H update of a tile and its share of the W update's
 //! sums are done in one pass while the tile of V is in cache. Tiles are processed in parallel
 //! (rayon); the W sums are reduced over a fixed partition of the tiles in a fixed order, so the
-//! result does not depend on the number of threads. The matrix products go through faer's GEMM,
-//! in `f32` or `f64` ([`Precision`]).
+//! result does not depend on the number of threads. The two big products of a tile run in the
+//! AVX-512 kernels of [`crate::kernel`] (on V and W stored with columns padded to whole cache
+//! lines), or through faer's GEMM where the CPU lacks AVX-512; in `f32` or `f64`
+//! ([`Precision`]).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
