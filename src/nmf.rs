@@ -694,18 +694,7 @@ impl<T: Float> Engine<T> {
                 }
                 bufs.num = num;
                 if track_change {
-                    for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
-                        *o = x - *o;
-                    }
-                    add_gram(
-                        &mut sums.dh,
-                        r,
-                        &t.rows,
-                        &bufs.old,
-                        len,
-                        &mut bufs.scratch,
-                        T::to_f64,
-                    );
+                    add_change(&mut sums.dh, r, t, &mut bufs);
                 }
                 if !fixed_w {
                     // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
@@ -769,18 +758,7 @@ impl<T: Float> Engine<T> {
                 }
                 bufs.num = num;
                 if track_change {
-                    for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
-                        *o = x - *o;
-                    }
-                    add_gram(
-                        &mut sums.dh,
-                        r,
-                        &t.rows,
-                        &bufs.old,
-                        len,
-                        &mut bufs.scratch,
-                        T::to_f64,
-                    );
+                    add_change(&mut sums.dh, r, t, &mut bufs);
                 }
                 if !fixed_w {
                     ratio(&mut q, &t.h);
@@ -929,6 +907,22 @@ fn add_gram<T: Float, G: std::ops::AddAssign>(
             gram[ri + rj * r] += to(local[i + j * a]);
         }
     }
+}
+
+/// Adds ΔH·ΔHᵀ of a tile's update into the R × R `dh`; `bufs.old` holds the tile's H before it.
+fn add_change<T: Float>(dh: &mut [f64], r: usize, t: &Tile<T>, bufs: &mut Bufs<T>) {
+    for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
+        *o = x - *o;
+    }
+    add_gram(
+        dh,
+        r,
+        &t.rows,
+        &bufs.old,
+        t.len,
+        &mut bufs.scratch,
+        T::to_f64,
+    );
 }
 
 /// out (a × len) = g (a × a)·h (a × len), all column-major: the small products of the H update.
