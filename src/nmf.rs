@@ -694,17 +694,17 @@ impl<T: Float> Engine<T> {
                 }
                 bufs.num = num;
                 if track_change {
-                    add_change(&mut sums.dh, r, t, &mut bufs);
+                    add_change(this.fast, &mut sums.dh, r, t, &mut bufs);
                 }
                 if !fixed_w {
                     // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
                     this.add_b_ht(t, None, &mut bufs, &mut sums.vh);
                     add_gram(
+                        this.fast,
                         &mut sums.hh,
                         r,
-                        &t.rows,
+                        t,
                         &t.h,
-                        len,
                         &mut bufs.scratch,
                         |x| x,
                     );
@@ -758,7 +758,7 @@ impl<T: Float> Engine<T> {
                 }
                 bufs.num = num;
                 if track_change {
-                    add_change(&mut sums.dh, r, t, &mut bufs);
+                    add_change(this.fast, &mut sums.dh, r, t, &mut bufs);
                 }
                 if !fixed_w {
                     ratio(&mut q, &t.h);
@@ -881,24 +881,33 @@ fn flush<T: Float>(x: T) -> T {
     }
 }
 
-/// Adds D·Dᵀ of a tile's |rows| × len block `d` (column-major) into the R × R `gram`, as a sum
-/// of the outer products of D's columns (in `local`, |rows| × |rows|).
+/// Adds D·Dᵀ of tile `t`'s |rows| × len block `d` (column-major; zero outside each row's
+/// `need`, as the tile's H) into the R × R `gram`, via `local` (|rows| × |rows|): by the V·Hᵀ
+/// kernel if `fast`, else as a sum of the outer products of D's columns.
 fn add_gram<T: Float, G: std::ops::AddAssign>(
+    fast: bool,
     gram: &mut [G],
     r: usize,
-    rows: &[usize],
+    t: &Tile<T>,
     d: &[T],
-    len: usize,
     local: &mut Vec<T>,
     to: impl Fn(T) -> G,
 ) {
+    let (rows, len) = (&t.rows, t.len);
     let a = rows.len();
     local.clear();
     local.resize(a * a, T::ZERO);
-    for col in d[..a * len].chunks(a) {
-        for (&x, out) in col.iter().zip(local.chunks_mut(a)) {
-            for (o, &y) in out.iter_mut().zip(col) {
-                *o += x * y;
+    if fast {
+        // Column i of D·Dᵀ is Σ_c D[:, c]·D[i, c]: the V·Hᵀ kernel with D in both roles (D is
+        // zero outside each row's `need`, as H is).
+        let iota: Vec<usize> = (0..a).collect();
+        T::acc_b_ht_own(&d[..a * len], a, &d[..a * len], &t.need, &iota, local);
+    } else {
+        for col in d[..a * len].chunks(a) {
+            for (&x, out) in col.iter().zip(local.chunks_mut(a)) {
+                for (o, &y) in out.iter_mut().zip(col) {
+                    *o += x * y;
+                }
             }
         }
     }
@@ -910,19 +919,11 @@ fn add_gram<T: Float, G: std::ops::AddAssign>(
 }
 
 /// Adds ΔH·ΔHᵀ of a tile's update into the R × R `dh`; `bufs.old` holds the tile's H before it.
-fn add_change<T: Float>(dh: &mut [f64], r: usize, t: &Tile<T>, bufs: &mut Bufs<T>) {
+fn add_change<T: Float>(fast: bool, dh: &mut [f64], r: usize, t: &Tile<T>, bufs: &mut Bufs<T>) {
     for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
         *o = x - *o;
     }
-    add_gram(
-        dh,
-        r,
-        &t.rows,
-        &bufs.old,
-        t.len,
-        &mut bufs.scratch,
-        T::to_f64,
-    );
+    add_gram(fast, dh, r, t, &bufs.old, &mut bufs.scratch, T::to_f64);
 }
 
 /// out (a × len) = g (a × a)·h (a × len), all column-major: the small products of the H update.
