@@ -135,15 +135,8 @@ pub fn factorize(
 ) -> Result<Factorization> {
     check(v, &w0, &h0, p)?;
     let (k, n) = v.shape();
-    run(
-        Aligned::columns(v.as_slice(), k, padded::<f32>(k), n),
-        k,
-        &w0,
-        &h0,
-        p,
-        progress,
-    )
-    .map(|f| f.0)
+    let v = Aligned::columns(v.as_slice(), k, padded::<f32>(k), n);
+    Ok(run(v, k, &w0, &h0, p, progress).0)
 }
 
 /// [`factorize`], consuming V: no second copy of it is held.
@@ -157,7 +150,7 @@ pub fn factorize_owned(
     check(&v, &w0, &h0, p)?;
     let (k, n) = v.shape();
     let v: Vec<f32> = v.data.into();
-    run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress).map(|f| f.0)
+    Ok(run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress).0)
 }
 
 /// [`factorize`] without a second copy of V: `v` is laid out for the kernels in place and put
@@ -172,14 +165,8 @@ pub fn factorize_in_place(
     check(v, &w0, &h0, p)?;
     let (k, n) = v.shape();
     let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
-    let (f, back) = run(
-        Aligned::columns_in_place(taken, k, n),
-        k,
-        &w0,
-        &h0,
-        p,
-        progress,
-    )?;
+    let laid_out = Aligned::columns_in_place(taken, k, n);
+    let (f, back) = run(laid_out, k, &w0, &h0, p, progress);
     *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
     Ok(f)
 }
@@ -222,7 +209,7 @@ fn run(
     h0: &DMatrix<f64>,
     p: &NmfParams,
     progress: impl FnMut(usize),
-) -> Result<(Factorization, Aligned<f32>)> {
+) -> (Factorization, Aligned<f32>) {
     match p.precision {
         Precision::Single => Engine::<f32>::new(v, k, w0, h0, p).run(p, progress),
         Precision::Double => Engine::<f64>::new(v, k, w0, h0, p).run(p, progress),
@@ -559,12 +546,13 @@ impl<T: Float> Engine<T> {
         }
     }
 
-    /// Runs the iterations; returns the factorization and V as the engine holds it.
+    /// Runs the iterations; returns the factorization and V as the engine holds it. It cannot
+    /// fail: the inputs were checked before, so V can always be handed back.
     fn run(
         mut self,
         p: &NmfParams,
         mut progress: impl FnMut(usize),
-    ) -> Result<(Factorization, Aligned<f32>)> {
+    ) -> (Factorization, Aligned<f32>) {
         let (k, r) = (self.k, self.r);
         let stop = p.stop_threshold;
         let mut done = 0;
@@ -633,7 +621,7 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
-        Ok(self.finish(p.normalize, done))
+        self.finish(p.normalize, done)
     }
 
     /// Runs `work` on the fixed partition of the tiles into groups, in parallel, and adds up
@@ -1194,7 +1182,7 @@ mod tests {
                 &p,
             );
             e.fast = fast;
-            e.run(&p, |_| {}).unwrap().0
+            e.run(&p, |_| {}).0
         };
         let slow = run(false);
         if crate::kernel::available() {
