@@ -125,7 +125,7 @@ pub struct Factorization {
 
 /// Factorizes `v` (K × N) from `w0` (K × R) and `h0` (R × N). `progress` is called after each
 /// iteration with its number. The factorization works on its own copy of V, laid out for its
-/// kernels; [`factorize_owned`] lays out the caller's V in place instead.
+/// kernels; [`factorize_in_place`] lays out the caller's V in place instead.
 pub fn factorize(
     v: &DMatrix<f32>,
     w0: DMatrix<f64>,
@@ -137,20 +137,6 @@ pub fn factorize(
     let (k, n) = v.shape();
     let v = Aligned::columns(v.as_slice(), k, padded::<f32>(k), n);
     Ok(run(v, k, &w0, &h0, p, progress).0)
-}
-
-/// [`factorize`], consuming V: no second copy of it is held.
-pub fn factorize_owned(
-    v: DMatrix<f32>,
-    w0: DMatrix<f64>,
-    h0: DMatrix<f64>,
-    p: &NmfParams,
-    progress: impl FnMut(usize),
-) -> Result<Factorization> {
-    check(&v, &w0, &h0, p)?;
-    let (k, n) = v.shape();
-    let v: Vec<f32> = v.data.into();
-    Ok(run(Aligned::columns_in_place(v, k, n), k, &w0, &h0, p, progress).0)
 }
 
 /// [`factorize`] without a second copy of V: `v` is laid out for the kernels in place and put
@@ -1149,20 +1135,17 @@ mod tests {
     }
 
     #[test]
-    fn in_place_and_owned_give_the_copying_result_and_v_back() {
+    fn in_place_gives_the_copying_result_and_v_back() {
         let (v, w0, h0) = banded(61, 12, 150);
         let p = NmfParams::default();
         let copied = factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
         let mut v2 = v.clone();
-        let in_place = factorize_in_place(&mut v2, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
+        let f = factorize_in_place(&mut v2, w0, h0, &p, |_| {}).unwrap();
         assert_eq!(v2, v);
-        let owned = factorize_owned(v.clone(), w0, h0, &p, |_| {}).unwrap();
-        for f in [in_place, owned] {
-            assert_eq!(
-                (&f.w, &f.h, f.iterations),
-                (&copied.w, &copied.h, copied.iterations)
-            );
-        }
+        assert_eq!(
+            (&f.w, &f.h, f.iterations),
+            (&copied.w, &copied.h, copied.iterations)
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::nmf::{
-    factorize_in_place, factorize_owned, Divergence, Factorization, NmfParams, Precision,
-};
+use crate::nmf::{factorize_in_place, Divergence, Factorization, NmfParams, Precision};
 use crate::onsets::{Grid, NoveltyBank};
 use crate::profile;
 use crate::score::{Note, Score};
@@ -334,7 +332,7 @@ pub fn mask_factorization(
         iterations: c.separate.iterations,
         ..c.nmf
     };
-    factorize_owned(v, d.w0.clone(), h0, &params, |_| {})
+    factorize_in_place(&mut v, d.w0.clone(), h0, &params, |_| {})
 }
 
 /// Separates `audio` by the masks of [`SeparateParams::model`] and writes the stems under
