@@ -7,10 +7,13 @@
 //!   Up to 4 × 6 entries at a time in 24 registers of partial sums, each loaded chunk of A
 //!   feeding six fused multiply-adds and each chunk of B four, then summed across lanes. Blocks
 //!   of C where the caller says the result is not needed (H is zero there, and multiplicative
-//!   updates keep it zero) are skipped; the next tile of V is fetched into cache as it goes.
+//!   updates keep it zero) are skipped.
 //! - [`acc_b_ht`]: C[:, cᵢ] += Σⱼ B[:, j]·H[i, j], the tile's share of V·Hᵀ, added straight into
 //!   the W update's sums. Up to 8 rows of H at a time: two vectors of a column of B are loaded
 //!   once per frame and multiplied by the 8 broadcast entries of H into 16 registers.
+//!
+//! Both fetch a part of the next tile of V into cache as they go (`Ahead`), so that the memory
+//! traffic of the whole V, which the NMF streams once per iteration, overlaps both products.
 //!
 //! Rows are split into blocks of near-equal size (`balanced`). B is the tile of V, stored as
 //! `f32`; an `f64` factorization converts it in registers as it loads it, so it is never copied.
@@ -32,6 +35,25 @@ pub fn available() -> bool {
     {
         false
     }
+}
+
+/// `f()`, compiled for AVX-512 where this CPU runs it (the crate's baseline is SSE2, so the
+/// compiler's own vectorization of plain loops — checks, error sums, element-wise updates — uses
+/// 2 to 4 lanes; here it may use 8 to 16). The same arithmetic in the same order: the results are
+/// the same bits either way. For loops the compiler vectorizes; the products have their own
+/// kernels.
+#[inline(always)]
+pub fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn go<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: AVX-512F is present (checked above).
+        return unsafe { go(f) };
+    }
+    f()
 }
 
 /// The element types of the kernels' results: `f32` and `f64`.
@@ -272,13 +294,10 @@ unsafe fn at_b_body<T: Element, B: Source<T>>(
     c: &mut [T],
 ) {
     let na = a.len();
-    let steps = balanced(na, BI).count() * nb.div_ceil(BJ) * k.div_ceil(T::L);
-    let lines = std::mem::size_of_val(ahead).div_ceil(64);
-    let mut ahead = Ahead {
-        next: ahead.as_ptr() as *const u8,
-        end: ahead.as_ptr_range().end as *const u8,
-        per_step: lines.div_ceil(steps.max(1)).max(1),
-    };
+    let mut ahead = Ahead::new(
+        ahead,
+        balanced(na, BI).count() * nb.div_ceil(BJ) * k.div_ceil(T::L),
+    );
     for j0 in (0..nb).step_by(BJ) {
         let jn = (nb - j0).min(BJ);
         for (i0, in_) in balanced(na, BI) {
@@ -335,6 +354,16 @@ struct Ahead {
 
 #[cfg(target_arch = "x86_64")]
 impl Ahead {
+    /// `lines` fetched over `steps` calls of [`Ahead::step`].
+    fn new<B>(lines: &[B], steps: usize) -> Self {
+        let n = std::mem::size_of_val(lines).div_ceil(64);
+        Ahead {
+            next: lines.as_ptr() as *const u8,
+            end: lines.as_ptr_range().end as *const u8,
+            per_step: n.div_ceil(steps.max(1)).max(1),
+        }
+    }
+
     #[inline(always)]
     unsafe fn step(&mut self) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
@@ -347,9 +376,12 @@ impl Ahead {
     }
 }
 
-/// The I × J block of C = Aᵀ·B at (i0, j0).
+/// The I × J block of C = Aᵀ·B at (i0, j0). A function of its own, so that every block shape
+/// gets its own register allocation: inlined, all shapes in one body, some partial sums were
+/// kept on the stack (the kernel alone, 8 rows, B in cache: 118 → 127 GFLOP/s).
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
+#[inline(never)]
+#[target_feature(enable = "avx512f")]
 unsafe fn at_b_block<T: Element, B: Source<T>, const I: usize, const J: usize>(
     a: &[&[T]],
     b: &[B],
@@ -399,14 +431,16 @@ unsafe fn at_b_block<T: Element, B: Source<T>, const I: usize, const J: usize>(
 
 /// For every row i of H (`rows` × nb, column-major): C[:, cols[i]] += Σ_{j ∈ need[i]} B[:, j]·H[i, j],
 /// where B (K × nb, column-major) is `b` and C is K × (max(cols) + 1), column-major. Outside
-/// `need[i]` row i of H must be zero (it is skipped where a group of 8 rows allows). Panics where
-/// [`available`] is false or the shapes do not fit.
+/// `need[i]` row i of H must be zero (it is skipped where a group of 8 rows allows). `ahead` is
+/// fetched into cache as the product goes, as in [`at_b`]. Panics where [`available`] is false
+/// or the shapes do not fit.
 pub fn acc_b_ht<T: Element, B: Source<T>>(
     b: &[B],
     k: usize,
     h: &[T],
     need: &[Range<usize>],
     cols: &[usize],
+    ahead: &[B],
     c: &mut [T],
 ) {
     assert!(available(), "the NMF kernels need AVX-512F");
@@ -422,10 +456,11 @@ pub fn acc_b_ht<T: Element, B: Source<T>>(
     // after the other through the one pointer, so repeated columns only add twice.
     #[cfg(target_arch = "x86_64")]
     unsafe {
+        let mut ahead = Ahead::new(ahead, balanced(rows, 8).count() * k.div_ceil(2 * T::L));
         for (g0, g) in balanced(rows, 8) {
             macro_rules! go {
                 ($g:literal) => {
-                    acc_b_ht_group::<T, B, $g>(b, k, h, rows, need, cols, g0, c)
+                    acc_b_ht_group::<T, B, $g>(b, k, h, rows, need, cols, g0, &mut ahead, c)
                 };
             }
             match g {
@@ -456,6 +491,7 @@ unsafe fn acc_b_ht_group<T: Element, B: Source<T>, const G: usize>(
     need: &[Range<usize>],
     cols: &[usize],
     g0: usize,
+    ahead: &mut Ahead,
     c: &mut [T],
 ) {
     let js = need[g0..g0 + G].iter().map(|r| r.start).min().unwrap_or(0);
@@ -470,6 +506,7 @@ unsafe fn acc_b_ht_group<T: Element, B: Source<T>, const G: usize>(
     let mut p = 0;
     // Two vectors of K per pass, then what is left one (masked) vector at a time.
     while p + 2 * l <= k {
+        ahead.step();
         let mut acc: [[T::V; 2]; G] = [[T::zero(); 2]; G];
         for j in js..je {
             let col = bp.add(j * k + p);
@@ -516,6 +553,30 @@ fn balanced(n: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
+/// Asks the kernel (Linux, `madvise(MADV_HUGEPAGE)`) to back the 2 MB-aligned part of `buf`
+/// with 2 MB pages where it has not been touched yet; elsewhere, or where the system says no, it
+/// does nothing. The NMF streams all of V through the cache every iteration: with 4 KB pages
+/// that is a page-table walk every 4 KB, which the fetches ahead wait on too (the WᵀV kernel
+/// alone, one tile of V after the other, on the benchmark machine: 87 → 93 GFLOP/s with 8 rows,
+/// 107 → 110 with 16; `examples/kernel_bench` with `AHEAD` set, `SMALL_PAGES` set or not).
+pub fn advise_huge_pages<T>(buf: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 1 << 21;
+        let start = (buf.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = buf.as_ptr_range().end as usize / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside `buf`'s allocation; the advice changes how its pages
+            // are backed, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
 /// A buffer of `len` elements whose first element sits on a 64-byte (cache-line) boundary: with
 /// columns whose length is a multiple of [`line`] elements, every column does. The kernels' loads
 /// then never straddle two cache lines (a third faster on this project's benchmark machine).
@@ -539,7 +600,9 @@ pub const fn padded<T>(k: usize) -> usize {
 impl<T: Copy + Default + Send + Sync> Aligned<T> {
     /// `len` zeros.
     pub fn zeros(len: usize) -> Self {
-        Self::within(vec![T::default(); len + line::<T>()], len)
+        let buf = vec![T::default(); len + line::<T>()];
+        advise_huge_pages(&buf);
+        Self::within(buf, len)
     }
 
     /// Takes `buf` (at least `len` + one line long) and places the start on a line boundary.
@@ -710,7 +773,7 @@ mod tests {
         let width = 2 * rows + 1;
         let mut c: Vec<T> = (0..k * width).map(|x| T::from((x % 7) as i8)).collect();
         let before: Vec<f64> = c.iter().map(|&x| x.into()).collect();
-        acc_b_ht(&b, k, &h, &need, &cols, &mut c);
+        acc_b_ht(&b, k, &h, &need, &cols, &[], &mut c);
         for col in 0..width {
             for p in 0..k {
                 let mut want = before[col * k + p];

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::activations::{init_activations, ActivationParams};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
+use crate::kernel::{advise_huge_pages, line, padded};
 use crate::nmf::{factorize_in_place, Divergence, Factorization, NmfParams, Precision};
 use crate::onsets::{Grid, NoveltyBank};
 use crate::profile;
@@ -163,7 +164,12 @@ pub fn magnitude_of(
     const BLOCK: usize = 256;
     let stft = Stft::new(geometry)?;
     let (k, n) = (geometry.n_bins(), geometry.n_frames(x.len()));
-    let mut v = DMatrix::<f32>::zeros(k, n);
+    // Room for the NMF's padded layout, so laying V out in place never reallocates, and 2 MB
+    // pages for the NMF's streaming of it (both in `kernel`).
+    let mut data = vec![0f32; padded::<f32>(k) * n + line::<f32>()];
+    advise_huge_pages(&data);
+    data.truncate(k * n);
+    let mut v = DMatrix::from_vec(k, n, data);
     v.as_mut_slice()
         .par_chunks_mut(BLOCK * k)
         .enumerate()
