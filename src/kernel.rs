@@ -648,7 +648,9 @@ impl<T: Copy + Default + Send + Sync> Aligned<T> {
 
 impl<T: Copy + Default + Send + Sync> Aligned<T> {
     /// The inverse of [`Aligned::columns_in_place`]: the `n` columns of length `k`, unpadded,
-    /// moved together in place (first first) into a plain column-major vector.
+    /// moved together in place (first first) into a plain column-major vector. The vector keeps
+    /// the capacity of the padded layout, so laying it out again (the mask NMF does) never
+    /// reallocates: a reallocation holds the old and the new buffer at once.
     pub fn into_columns(self, k: usize, n: usize) -> Vec<T> {
         let kp = padded::<T>(k);
         assert!(kp * n <= self.len);
@@ -659,7 +661,6 @@ impl<T: Copy + Default + Send + Sync> Aligned<T> {
             buf.copy_within(off + j * kp..off + j * kp + k, j * k);
         }
         buf.truncate(k * n);
-        buf.shrink_to_fit();
         buf
     }
 }

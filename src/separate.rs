@@ -112,10 +112,29 @@ pub fn frame_owners(model: &Model, score: &Score, onsets: &[f64], lead: f64) -> 
 /// to (an index below `n_groups`), or `None` to leave it out.
 pub struct Grouping<'a> {
     pub n_groups: usize,
-    pub group_of: &'a dyn Fn(usize, usize) -> Option<usize>,
+    pub group_of: &'a (dyn Fn(usize, usize) -> Option<usize> + Sync),
 }
 
-/// S_g for the frames `from..to` of the analysis grid: `out[g]` is K × (to − from).
+/// Frames per parallel job of [`group_models`] and [`to_masks`].
+const MASK_COLUMNS: usize = 64;
+
+/// Column blocks of `MASK_COLUMNS` frames of every matrix in `models` (all K × the same frames):
+/// block b holds block b of each, in order.
+fn column_blocks(models: &mut [DMatrix<f64>]) -> Vec<Vec<&mut [f64]>> {
+    let k = models.first().map_or(0, |m| m.nrows()).max(1);
+    let mut parts: Vec<_> = models
+        .iter_mut()
+        .map(|m| m.as_mut_slice().chunks_mut(k * MASK_COLUMNS))
+        .collect();
+    std::iter::from_fn(|| {
+        let block: Vec<&mut [f64]> = parts.iter_mut().filter_map(|p| p.next()).collect();
+        (!block.is_empty()).then_some(block)
+    })
+    .collect()
+}
+
+/// S_g for the frames `from..to` of the analysis grid: `out[g]` is K × (to − from). Frames in
+/// parallel; each entry adds its parts in component order, whatever the number of threads.
 pub fn group_models(
     model: &Model,
     owners: &[Vec<usize>],
@@ -123,43 +142,59 @@ pub fn group_models(
     from: usize,
     to: usize,
 ) -> Vec<DMatrix<f64>> {
+    use rayon::prelude::*;
     let k = model.w.nrows();
     let mut out = vec![DMatrix::zeros(k, to - from); grouping.n_groups];
-    for (c, owner) in owners.iter().enumerate() {
-        let wc = model.w.column(c);
-        for n in from..to {
-            let hv = model.h[(c, n)];
-            if hv == 0.0 || owner[n] == usize::MAX {
-                continue;
+    column_blocks(&mut out)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut block)| {
+            let first = from + b * MASK_COLUMNS;
+            let frames = block.first().map_or(0, |x| x.len() / k.max(1));
+            for (c, owner) in owners.iter().enumerate() {
+                let wc = model.w.column(c);
+                let wc = wc.as_slice();
+                for i in 0..frames {
+                    let n = first + i;
+                    let hv = model.h[(c, n)];
+                    if hv == 0.0 || owner[n] == usize::MAX {
+                        continue;
+                    }
+                    if let Some(g) = (grouping.group_of)(c, owner[n]) {
+                        for (o, &w) in block[g][i * k..(i + 1) * k].iter_mut().zip(wc) {
+                            *o += hv * w;
+                        }
+                    }
+                }
             }
-            if let Some(g) = (grouping.group_of)(c, owner[n]) {
-                out[g].column_mut(n - from).axpy(hv, &wc, 1.0);
-            }
-        }
-    }
+        });
     out
 }
 
-/// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place.
+/// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place; frames in parallel.
 pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
-    if models.is_empty() {
-        return;
-    }
-    let (k, n) = models[0].shape();
-    for j in 0..n {
-        for i in 0..k {
+    use rayon::prelude::*;
+    column_blocks(models).into_par_iter().for_each(|mut block| {
+        let len = block.first().map_or(0, |x| x.len());
+        for e in 0..len {
             let mut total = 0.0;
-            for m in models.iter_mut() {
-                let v = m[(i, j)];
-                let v = if p == 1.0 { v } else { v.max(0.0).powf(p) };
-                m[(i, j)] = v;
+            for m in block.iter_mut() {
+                let v = m[e];
+                // x·x is the correctly rounded square, as fast as a multiplication; `powf` takes
+                // far longer for the default p = 2.
+                let v = match p {
+                    1.0 => v,
+                    2.0 => v.max(0.0) * v.max(0.0),
+                    _ => v.max(0.0).powf(p),
+                };
+                m[e] = v;
                 total += v;
             }
-            for m in models.iter_mut() {
-                m[(i, j)] = if total > 0.0 { m[(i, j)] / total } else { 0.0 };
+            for m in block.iter_mut() {
+                m[e] = if total > 0.0 { m[e] / total } else { 0.0 };
             }
         }
-    }
+    });
 }
 
 /// The STFT geometry at the recording's own rate that covers the same time and frequency
