@@ -683,58 +683,70 @@ impl<T: Float> Engine<T> {
         self.by_groups(fixed_w, |this, group| {
             wide(
                 #[inline(always)]
-                || {
-                    let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-                    let mut bufs = Bufs::default();
-                    for t in group.iter_mut() {
-                        let (a, len) = (t.rows.len(), t.len);
-                        if a == 0 {
-                            continue;
-                        }
-                        // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
-                        let mut num = std::mem::take(&mut bufs.num);
-                        num.resize(a * len, T::ZERO);
-                        this.wt_times(t, None, &mut bufs, &mut num);
-                        bufs.ga.clear();
-                        for &j in &t.rows {
-                            bufs.ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
-                        }
-                        bufs.den.resize(a * len, T::ZERO);
-                        small_product(&bufs.ga, a, &t.h, len, &mut bufs.den);
-                        if track_change {
-                            bufs.old.clear();
-                            bufs.old.extend_from_slice(&t.h);
-                        }
-                        for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&bufs.den) {
-                            *x = flush(*x * (nu / (de + this.eps)));
-                        }
-                        bufs.num = num;
-                        if track_change {
-                            add_change(this.fast, &mut sums.dh, r, t, &mut bufs);
-                        }
-                        if !fixed_w {
-                            // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
-                            this.add_b_ht(t, None, &mut bufs, &mut sums.vh);
-                            add_gram(
-                                this.fast,
-                                &mut sums.hh,
-                                r,
-                                t,
-                                &t.h,
-                                &mut bufs.scratch,
-                                |x| x,
-                            );
-                        }
-                    }
-                    sums
-                },
+                || this.euclidean_group(group, &g, fixed_w, track_change),
             )
         })
     }
 
+    /// [`Engine::euclidean_pass`] over one group of tiles, with G = WᵀW; always inlined, so that
+    /// [`wide`] compiles its loops for AVX-512.
+    #[inline(always)]
+    fn euclidean_group(
+        &self,
+        group: &mut [Tile<T>],
+        g: &[T],
+        fixed_w: bool,
+        track_change: bool,
+    ) -> Sums<T> {
+        let (k, r) = (self.k, self.r);
+        let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+        let mut bufs = Bufs::default();
+        for t in group.iter_mut() {
+            let (a, len) = (t.rows.len(), t.len);
+            if a == 0 {
+                continue;
+            }
+            // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
+            let mut num = std::mem::take(&mut bufs.num);
+            num.resize(a * len, T::ZERO);
+            self.wt_times(t, None, &mut bufs, &mut num);
+            bufs.ga.clear();
+            for &j in &t.rows {
+                bufs.ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
+            }
+            bufs.den.resize(a * len, T::ZERO);
+            small_product(&bufs.ga, a, &t.h, len, &mut bufs.den);
+            if track_change {
+                bufs.old.clear();
+                bufs.old.extend_from_slice(&t.h);
+            }
+            for ((x, &nu), &de) in t.h.iter_mut().zip(&num).zip(&bufs.den) {
+                *x = flush(*x * (nu / (de + self.eps)));
+            }
+            bufs.num = num;
+            if track_change {
+                add_change(self.fast, &mut sums.dh, r, t, &mut bufs);
+            }
+            if !fixed_w {
+                // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
+                self.add_b_ht(t, None, &mut bufs, &mut sums.vh);
+                add_gram(
+                    self.fast,
+                    &mut sums.hh,
+                    r,
+                    t,
+                    &t.h,
+                    &mut bufs.scratch,
+                    |x| x,
+                );
+            }
+        }
+        sums
+    }
+
     /// The KL H update of every tile, and the sums of the W update (with the new H).
     fn kl_pass(&mut self, fixed_w: bool, track_change: bool) -> Sums<T> {
-        let (k, r) = (self.k, self.r);
+        let k = self.k;
         // Wᵀ·1: the column sums of W.
         let colsum: Vec<T> = self
             .w
@@ -742,56 +754,73 @@ impl<T: Float> Engine<T> {
             .map(|c| c.iter().fold(T::ZERO, |s, &x| s + x))
             .collect();
         self.by_groups(fixed_w, |this, group| {
-            let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-            let mut bufs = Bufs::default();
-            let mut wa = Vec::new();
-            let longest = group.iter().map(|t| t.len).max().unwrap_or(0);
-            let mut q = Aligned::<T>::zeros(k * longest);
-            for t in group.iter_mut() {
-                let (a, len) = (t.rows.len(), t.len);
-                if a == 0 {
-                    continue;
+            wide(
+                #[inline(always)]
+                || this.kl_group(group, &colsum, fixed_w, track_change),
+            )
+        })
+    }
+
+    /// [`Engine::kl_pass`] over one group of tiles, with the column sums of W; always inlined,
+    /// so that [`wide`] compiles its loops for AVX-512.
+    #[inline(always)]
+    fn kl_group(
+        &self,
+        group: &mut [Tile<T>],
+        colsum: &[T],
+        fixed_w: bool,
+        track_change: bool,
+    ) -> Sums<T> {
+        let (k, r) = (self.k, self.r);
+        let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
+        let mut bufs = Bufs::default();
+        let mut wa = Vec::new();
+        let longest = group.iter().map(|t| t.len).max().unwrap_or(0);
+        let mut q = Aligned::<T>::zeros(k * longest);
+        for t in group.iter_mut() {
+            let (a, len) = (t.rows.len(), t.len);
+            if a == 0 {
+                continue;
+            }
+            self.gather_w(&t.rows, &mut wa);
+            let v_slice = self.v_slice(t);
+            // Q = V ⊘ (W·H + ε) on the tile.
+            let ratio = |q: &mut [T], h: &[T]| {
+                gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
+                for (x, &vv) in q.iter_mut().zip(v_slice) {
+                    *x = T::from_f64(vv as f64) / (*x + self.eps);
                 }
-                this.gather_w(&t.rows, &mut wa);
-                let v_slice = this.v_slice(t);
-                // Q = V ⊘ (W·H + ε) on the tile.
-                let ratio = |q: &mut [T], h: &[T]| {
-                    gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
-                    for (x, &vv) in q.iter_mut().zip(v_slice) {
-                        *x = T::from_f64(vv as f64) / (*x + this.eps);
-                    }
-                };
-                ratio(&mut q, &t.h);
-                let mut num = std::mem::take(&mut bufs.num);
-                num.resize(a * len, T::ZERO);
-                this.wt_times(t, Some(&q[..k * len]), &mut bufs, &mut num);
-                if track_change {
-                    bufs.old.clear();
-                    bufs.old.extend_from_slice(&t.h);
-                }
-                for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
-                    for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
-                        *x = flush(*x * (nu / (colsum[ri] + this.eps)));
-                    }
-                }
-                bufs.num = num;
-                if track_change {
-                    add_change(this.fast, &mut sums.dh, r, t, &mut bufs);
-                }
-                if !fixed_w {
-                    ratio(&mut q, &t.h);
-                    this.add_b_ht(t, Some(&q[..k * len]), &mut bufs, &mut sums.vh);
-                    for (j, &ri) in t.rows.iter().enumerate() {
-                        let mut s = T::ZERO;
-                        for c in 0..len {
-                            s += t.h[j + c * a];
-                        }
-                        sums.rowsum[ri] += s;
-                    }
+            };
+            ratio(&mut q, &t.h);
+            let mut num = std::mem::take(&mut bufs.num);
+            num.resize(a * len, T::ZERO);
+            self.wt_times(t, Some(&q[..k * len]), &mut bufs, &mut num);
+            if track_change {
+                bufs.old.clear();
+                bufs.old.extend_from_slice(&t.h);
+            }
+            for (hc, nc) in t.h.chunks_mut(a).zip(num.chunks(a)) {
+                for ((x, &nu), &ri) in hc.iter_mut().zip(nc).zip(&t.rows) {
+                    *x = flush(*x * (nu / (colsum[ri] + self.eps)));
                 }
             }
-            sums
-        })
+            bufs.num = num;
+            if track_change {
+                add_change(self.fast, &mut sums.dh, r, t, &mut bufs);
+            }
+            if !fixed_w {
+                ratio(&mut q, &t.h);
+                self.add_b_ht(t, Some(&q[..k * len]), &mut bufs, &mut sums.vh);
+                for (j, &ri) in t.rows.iter().enumerate() {
+                    let mut s = T::ZERO;
+                    for c in 0..len {
+                        s += t.h[j + c * a];
+                    }
+                    sums.rowsum[ri] += s;
+                }
+            }
+        }
+        sums
     }
 
     /// Normalizes, measures the error and gathers the tiles into a dense H.
