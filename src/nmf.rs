@@ -650,7 +650,8 @@ impl<T: Float> Engine<T> {
     }
 
     /// Runs `work` on the fixed partition of the tiles into groups, in parallel, and adds up
-    /// the groups' sums in group order.
+    /// the groups' sums in group order. `work` runs under [`wide`]: where it is inlined (its
+    /// closure and what that calls marked `#[inline(always)]`), its loops use AVX-512.
     fn by_groups(
         &mut self,
         fixed_w: bool,
@@ -661,7 +662,12 @@ impl<T: Float> Engine<T> {
         let this = &*self;
         let partials: Vec<Sums<T>> = tiles
             .par_chunks_mut(per_group)
-            .map(|group| work(this, group))
+            .map(|group| {
+                wide(
+                    #[inline(always)]
+                    || work(this, group),
+                )
+            })
             .collect();
         self.tiles = tiles;
         reduce(partials, if fixed_w { 0 } else { self.k }, self.r)
@@ -680,16 +686,15 @@ impl<T: Float> Engine<T> {
             T::ONE,
             Par::Seq,
         );
-        self.by_groups(fixed_w, |this, group| {
-            wide(
-                #[inline(always)]
-                || this.euclidean_group(group, &g, fixed_w, track_change),
-            )
-        })
+        self.by_groups(
+            fixed_w,
+            #[inline(always)]
+            |this, group| this.euclidean_group(group, &g, fixed_w, track_change),
+        )
     }
 
-    /// [`Engine::euclidean_pass`] over one group of tiles, with G = WᵀW; always inlined, so that
-    /// [`wide`] compiles its loops for AVX-512.
+    /// [`Engine::euclidean_pass`] over one group of tiles, with G = WᵀW (inlined: see
+    /// [`Engine::by_groups`]).
     #[inline(always)]
     fn euclidean_group(
         &self,
@@ -753,16 +758,15 @@ impl<T: Float> Engine<T> {
             .chunks(k)
             .map(|c| c.iter().fold(T::ZERO, |s, &x| s + x))
             .collect();
-        self.by_groups(fixed_w, |this, group| {
-            wide(
-                #[inline(always)]
-                || this.kl_group(group, &colsum, fixed_w, track_change),
-            )
-        })
+        self.by_groups(
+            fixed_w,
+            #[inline(always)]
+            |this, group| this.kl_group(group, &colsum, fixed_w, track_change),
+        )
     }
 
-    /// [`Engine::kl_pass`] over one group of tiles, with the column sums of W; always inlined,
-    /// so that [`wide`] compiles its loops for AVX-512.
+    /// [`Engine::kl_pass`] over one group of tiles, with the column sums of W (inlined: see
+    /// [`Engine::by_groups`]).
     #[inline(always)]
     fn kl_group(
         &self,
