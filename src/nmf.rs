@@ -649,28 +649,33 @@ impl<T: Float> Engine<T> {
         self.finish(p.normalize, done)
     }
 
-    /// Runs `work` on the fixed partition of the tiles into groups, in parallel, and adds up
-    /// the groups' sums in group order. `work` runs under [`wide`]: where it is inlined (its
+    /// Runs `work` on the fixed partition of the tiles into groups, in parallel, each group with
+    /// its own zero sums and scratch space, and adds up the groups' sums in group order. `work` runs under [`wide`]: where it is inlined (its
     /// closure and what that calls marked `#[inline(always)]`), its loops use AVX-512.
     fn by_groups(
         &mut self,
         fixed_w: bool,
-        work: impl Fn(&Self, &mut [Tile<T>]) -> Sums<T> + Sync,
+        work: impl Fn(&Self, &mut [Tile<T>], &mut Sums<T>, &mut Bufs<T>) + Sync,
     ) -> Sums<T> {
         let mut tiles = std::mem::take(&mut self.tiles);
         let per_group = tiles.len().div_ceil(GROUPS).max(1);
+        // The W sums are K × R unless W is fixed.
+        let k_sums = if fixed_w { 0 } else { self.k };
         let this = &*self;
         let partials: Vec<Sums<T>> = tiles
             .par_chunks_mut(per_group)
             .map(|group| {
+                let mut sums = Sums::zeros(k_sums, this.r);
+                let mut bufs = Bufs::default();
                 wide(
                     #[inline(always)]
-                    || work(this, group),
-                )
+                    || work(this, group, &mut sums, &mut bufs),
+                );
+                sums
             })
             .collect();
         self.tiles = tiles;
-        reduce(partials, if fixed_w { 0 } else { self.k }, self.r)
+        reduce(partials, k_sums, self.r)
     }
 
     /// The H update of every tile, and the sums the W update needs (with the new H).
@@ -689,7 +694,9 @@ impl<T: Float> Engine<T> {
         self.by_groups(
             fixed_w,
             #[inline(always)]
-            |this, group| this.euclidean_group(group, &g, fixed_w, track_change),
+            |this, group, sums, bufs| {
+                this.euclidean_group(group, &g, fixed_w, track_change, sums, bufs)
+            },
         )
     }
 
@@ -702,10 +709,10 @@ impl<T: Float> Engine<T> {
         g: &[T],
         fixed_w: bool,
         track_change: bool,
-    ) -> Sums<T> {
-        let (k, r) = (self.k, self.r);
-        let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-        let mut bufs = Bufs::default();
+        sums: &mut Sums<T>,
+        bufs: &mut Bufs<T>,
+    ) {
+        let r = self.r;
         for t in group.iter_mut() {
             let (a, len) = (t.rows.len(), t.len);
             if a == 0 {
@@ -714,7 +721,7 @@ impl<T: Float> Engine<T> {
             // H ← H ⊙ (WᵀV) ⊘ ((WᵀW)·H + ε) on the tile.
             let mut num = std::mem::take(&mut bufs.num);
             num.resize(a * len, T::ZERO);
-            self.wt_times(t, None, &mut bufs, &mut num);
+            self.wt_times(t, None, bufs, &mut num);
             bufs.ga.clear();
             for &j in &t.rows {
                 bufs.ga.extend(t.rows.iter().map(|&i| g[i + j * r]));
@@ -730,11 +737,11 @@ impl<T: Float> Engine<T> {
             }
             bufs.num = num;
             if track_change {
-                add_change(self.fast, &mut sums.dh, r, t, &mut bufs);
+                add_change(self.fast, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
                 // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
-                self.add_b_ht(t, None, &mut bufs, &mut sums.vh);
+                self.add_b_ht(t, None, bufs, &mut sums.vh);
                 add_gram(
                     self.fast,
                     &mut sums.hh,
@@ -746,7 +753,6 @@ impl<T: Float> Engine<T> {
                 );
             }
         }
-        sums
     }
 
     /// The KL H update of every tile, and the sums of the W update (with the new H).
@@ -761,7 +767,9 @@ impl<T: Float> Engine<T> {
         self.by_groups(
             fixed_w,
             #[inline(always)]
-            |this, group| this.kl_group(group, &colsum, fixed_w, track_change),
+            |this, group, sums, bufs| {
+                this.kl_group(group, &colsum, fixed_w, track_change, sums, bufs)
+            },
         )
     }
 
@@ -774,10 +782,10 @@ impl<T: Float> Engine<T> {
         colsum: &[T],
         fixed_w: bool,
         track_change: bool,
-    ) -> Sums<T> {
+        sums: &mut Sums<T>,
+        bufs: &mut Bufs<T>,
+    ) {
         let (k, r) = (self.k, self.r);
-        let mut sums = Sums::zeros(if fixed_w { 0 } else { k }, r);
-        let mut bufs = Bufs::default();
         let mut wa = Vec::new();
         let longest = group.iter().map(|t| t.len).max().unwrap_or(0);
         let mut q = Aligned::<T>::zeros(k * longest);
@@ -798,7 +806,7 @@ impl<T: Float> Engine<T> {
             ratio(&mut q, &t.h);
             let mut num = std::mem::take(&mut bufs.num);
             num.resize(a * len, T::ZERO);
-            self.wt_times(t, Some(&q[..k * len]), &mut bufs, &mut num);
+            self.wt_times(t, Some(&q[..k * len]), bufs, &mut num);
             if track_change {
                 bufs.old.clear();
                 bufs.old.extend_from_slice(&t.h);
@@ -810,11 +818,11 @@ impl<T: Float> Engine<T> {
             }
             bufs.num = num;
             if track_change {
-                add_change(self.fast, &mut sums.dh, r, t, &mut bufs);
+                add_change(self.fast, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
                 ratio(&mut q, &t.h);
-                self.add_b_ht(t, Some(&q[..k * len]), &mut bufs, &mut sums.vh);
+                self.add_b_ht(t, Some(&q[..k * len]), bufs, &mut sums.vh);
                 for (j, &ri) in t.rows.iter().enumerate() {
                     let mut s = T::ZERO;
                     for c in 0..len {
@@ -824,7 +832,6 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
-        sums
     }
 
     /// Normalizes, measures the error and gathers the tiles into a dense H.
