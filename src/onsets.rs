@@ -165,29 +165,35 @@ pub struct Band {
     pub freq: f64,
 }
 
-/// Y = log(1 + γ|X|) of the frames of `spec`, bins below `n_bins` only, then Δ in place (from
-/// the last frame back, so each difference reads the previous frame's Y before it is
-/// overwritten); the first frame of `spec` only serves as the previous of the second and is
-/// dropped unless `first_is_zero`, in which case it is kept as an all-zero Δ (frame 0 of a
-/// signal).
+/// Y = log(1 + γ|X|) of the frames of `spec`, on the bins of `bins` (sorted, disjoint ranges
+/// below `n_bins`; the other bins of each frame are left zero), then Δ in place (from the last
+/// frame back, so each difference reads the previous frame's Y before it is overwritten); the
+/// first frame of `spec` only serves as the previous of the second and is dropped unless
+/// `first_is_zero`, in which case it is kept as an all-zero Δ (frame 0 of a signal). Output:
+/// frame-major, `n_bins` per frame.
 fn log_flux(
     spec: &crate::stft::Spectrogram,
     gamma: f32,
     n_bins: usize,
+    bins: &[std::ops::Range<usize>],
     first_is_zero: bool,
 ) -> Vec<f32> {
-    let mut data: Vec<f32> = (0..spec.n_frames)
-        .flat_map(|n| {
-            spec.frame(n)[..n_bins]
-                .iter()
-                .map(|c| (1.0 + gamma * c.norm()).ln())
-        })
-        .collect::<Vec<f32>>();
+    let mut data = vec![0f32; spec.n_frames * n_bins];
+    for (n, y) in data.chunks_exact_mut(n_bins.max(1)).enumerate() {
+        let frame = spec.frame(n);
+        for r in bins {
+            for (y, c) in y[r.clone()].iter_mut().zip(&frame[r.clone()]) {
+                *y = (1.0 + gamma * c.norm()).ln();
+            }
+        }
+    }
     for n in (1..spec.n_frames).rev() {
         let (before, here) = data.split_at_mut(n * n_bins);
         let prev = &before[(n - 1) * n_bins..];
-        for (y, p) in here[..n_bins].iter_mut().zip(prev) {
-            *y = (*y - p).max(0.0);
+        for r in bins {
+            for (y, p) in here[r.clone()].iter_mut().zip(&prev[r.clone()]) {
+                *y = (*y - p).max(0.0);
+            }
         }
     }
     if first_is_zero {
@@ -200,6 +206,20 @@ fn log_flux(
     data
 }
 
+/// The bins the bands of `combs` read, as sorted, disjoint ranges.
+fn bins_of<'a>(combs: impl Iterator<Item = &'a [Band]>) -> Vec<std::ops::Range<usize>> {
+    let mut spans: Vec<(usize, usize)> = combs.flatten().map(|b| (b.lo, b.hi + 1)).collect();
+    spans.sort_unstable();
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+    for (lo, hi) in spans {
+        match merged.last_mut() {
+            Some(last) if lo <= last.end => last.end = last.end.max(hi),
+            _ => merged.push(lo..hi),
+        }
+    }
+    merged
+}
+
 impl Flux {
     /// Computes Y and Δ of `x` (sampled at `sample_rate`) on the STFT `geometry`.
     pub fn new(
@@ -210,7 +230,7 @@ impl Flux {
     ) -> crate::Result<Flux> {
         let spec = Stft::new(geometry)?.forward(x);
         let grid = Grid::new(x.len(), sample_rate, geometry);
-        let data = log_flux(&spec, p.gamma as f32, grid.n_bins, true);
+        let data = log_flux(&spec, p.gamma as f32, grid.n_bins, &[0..grid.n_bins], true);
         Ok(Flux { grid, data })
     }
 
@@ -297,11 +317,13 @@ impl NoveltyBank {
                         _ => merged.push((a, e)),
                     }
                 }
+                // Only the bins their bands read.
+                let bins = bins_of(meet.iter().map(|&i| combs[i].as_slice()));
                 let deltas: Vec<Vec<f32>> = merged
                     .iter()
                     .map(|&(a, e)| {
                         let spec = stft.forward_range(x, a.saturating_sub(1), e);
-                        log_flux(&spec, p.gamma as f32, top, a == 0)
+                        log_flux(&spec, p.gamma as f32, top, &bins, a == 0)
                     })
                     .collect();
                 meet.into_iter()

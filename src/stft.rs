@@ -144,14 +144,23 @@ impl Stft {
         let mut scratch = self.forward.make_scratch_vec();
         let mut data = Vec::with_capacity(n_frames * n_bins);
         for n in from..to {
+            // Samples start + m for m in 0..n_fft; those outside x are zero: the window covers
+            // x[lo..hi] with frame[m0..m0 + (hi − lo)].
             let start = (n * hop) as isize - pad;
-            for (m, (f, w)) in frame.iter_mut().zip(&self.window).enumerate() {
-                let t = start + m as isize;
-                *f = if t >= 0 && (t as usize) < x.len() {
-                    x[t as usize] as f64 * w
-                } else {
-                    0.0
-                };
+            let lo = start.clamp(0, x.len() as isize) as usize;
+            let hi = (start + n_fft as isize).clamp(0, x.len() as isize) as usize;
+            frame.fill(0.0);
+            if lo < hi {
+                // lo = max(start, 0) here, so m0 ≥ 0 and m0 + (hi − lo) ≤ n_fft.
+                let m0 = (lo as isize - start) as usize;
+                let m1 = m0 + (hi - lo);
+                for ((f, w), &s) in frame[m0..m1]
+                    .iter_mut()
+                    .zip(&self.window[m0..m1])
+                    .zip(&x[lo..hi])
+                {
+                    *f = s as f64 * w;
+                }
             }
             self.forward
                 .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
@@ -230,13 +239,31 @@ impl Stft {
         let start = u0.saturating_sub(pad).min(length);
         let end = u1.saturating_sub(pad).min(length).max(start);
         let tiny = f32::MIN_POSITIVE as f64;
+        // Σ w(u − n·hop)² over the frames n = lo..=hi that cover u, in that order. Where hop
+        // divides n_fft and all n_fft / hop frames do (away from the ends), it depends only on
+        // u mod hop: those sums, added in the same order, are taken once.
+        let wss_of = |u: usize, lo: usize, hi: usize| -> f64 {
+            (lo..=hi).map(|n| self.window[u - n * hop].powi(2)).sum()
+        };
+        let full = n_fft / hop;
+        let periodic: Vec<f64> = if n_fft % hop == 0 {
+            (0..hop)
+                .map(|r| wss_of((full - 1) * hop + r, 0, full - 1))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let out = (start..end)
             .map(|t| {
                 let u = t + pad;
                 // Σ over every frame of the full STFT that covers u.
                 let lo = (u + 1).saturating_sub(n_fft).div_ceil(hop);
                 let hi = (u / hop).min(n_frames.saturating_sub(1));
-                let wss: f64 = (lo..=hi).map(|n| self.window[u - n * hop].powi(2)).sum();
+                let wss = if !periodic.is_empty() && hi + 1 == lo + full && u >= (full - 1) * hop {
+                    periodic[u % hop]
+                } else {
+                    wss_of(u, lo, hi)
+                };
                 let v = y[u - u0];
                 if wss > tiny {
                     (v / wss) as f32
@@ -295,6 +322,35 @@ mod tests {
         assert_eq!(peak, 20);
         // Hann: the amplitude-1 sine gives N/4 at its bin.
         assert!((mid[20].norm() - 512.0).abs() < 0.5, "{}", mid[20].norm());
+    }
+
+    /// Every frame, at the start, inside, across the end and wholly past it, against a direct
+    /// DFT of the zero-padded, windowed samples.
+    #[test]
+    fn frames_are_windowed_dfts_of_the_zero_padded_signal() {
+        let p = StftParams { n_fft: 16, hop: 4 };
+        let stft = Stft::new(p).unwrap();
+        let x: Vec<f32> = (0..37)
+            .map(|i| ((i * 7919) % 23) as f32 / 23.0 - 0.4)
+            .collect();
+        let (from, to) = (0, p.n_frames(x.len()) + 4);
+        let spec = stft.forward_range(&x, from, to);
+        let window = hann(16);
+        for n in from..to {
+            for k in 0..p.n_bins() {
+                let mut want = Complex::new(0.0f64, 0.0);
+                for m in 0..16 {
+                    let t = (n * 4 + m) as isize - 8;
+                    if t >= 0 && (t as usize) < x.len() {
+                        let a = -2.0 * std::f64::consts::PI * (k * m) as f64 / 16.0;
+                        want += Complex::from_polar(x[t as usize] as f64 * window[m], a);
+                    }
+                }
+                let got = spec.frame(n - from)[k];
+                assert!((got.re as f64 - want.re).abs() < 1e-5, "frame {n} bin {k}");
+                assert!((got.im as f64 - want.im).abs() < 1e-5, "frame {n} bin {k}");
+            }
+        }
     }
 
     #[test]

@@ -32,10 +32,13 @@
 //!    activation's peak, which lives in the compressed V and in each template's own scale.) MIDI velocity =
 //!    round(127 · √gain), at least 1 (amplitude ∝ velocity², the usual MIDI loudness curve).
 
+use std::ops::Range;
+
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::kernel;
 use crate::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
 use crate::score::{pitch_name, Score};
 use crate::stats::median;
@@ -206,28 +209,44 @@ impl Activations<'_> {
         if !active.contains(&row) {
             return 0.0;
         }
-        let v = self.v.columns(a, frames).map(|x| x as f64);
-        let energy = v.norm_squared().max(1e-300);
+        let k = self.w.nrows();
+        let v: Vec<f64> = self.v.as_slice()[a * k..b * k]
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        let energy = kernel::wide(
+            #[inline(always)]
+            || dot(&v, &v),
+        )
+        .max(1e-300);
         let own = self.peak_template(row, p);
-        let fit = |rows: &[usize]| {
-            let mut w = DMatrix::zeros(self.w.nrows(), rows.len() + floor.ncols());
-            for (j, &r) in rows.iter().enumerate() {
+        // The columns of W: the active templates (the note's own narrowed), then the floor.
+        let mut cols: Vec<&[f64]> = active
+            .iter()
+            .map(|&r| {
                 if r == row {
-                    w.set_column(j, &own);
+                    own.as_slice()
                 } else {
-                    w.set_column(j, &self.w.column(r));
+                    &self.w.as_slice()[r * k..(r + 1) * k]
                 }
-            }
-            w.columns_mut(rows.len(), floor.ncols()).copy_from(&floor);
-            let h = DMatrix::from_fn(w.ncols(), frames, |j, n| match rows.get(j) {
-                Some(&r) => self.h[(r, a + n)],
-                None => FLOOR_INIT,
-            });
-            crate::nmf::refit_h(&v, &w, h, REFIT_ITERATIONS, f32::EPSILON as f64).1
+            })
+            .collect();
+        cols.extend(floor.as_slice().chunks_exact(k));
+        let start = |c: usize, n: usize| match active.get(c) {
+            Some(&r) => self.h[(r, a + n)],
+            None => FLOOR_INIT,
         };
-        let with = fit(&active);
-        let without: Vec<usize> = active.iter().copied().filter(|&r| r != row).collect();
-        ((fit(&without) - with) / energy).max(0.0)
+        let fit = LocalFit::new(&v, frames, cols);
+        let with: Vec<usize> = (0..fit.cols.len()).collect();
+        let own_at = active.iter().position(|&r| r == row);
+        let without: Vec<usize> = with
+            .iter()
+            .copied()
+            .filter(|&c| Some(c) != own_at)
+            .collect();
+        let eps = f32::EPSILON as f64;
+        let error = |subset: &[usize]| fit.error(subset, start, REFIT_ITERATIONS, eps);
+        ((error(&without) - error(&with)) / energy).max(0.0)
     }
 
     /// The learned template of harmonic component `row` restricted to its partial peaks: bins
@@ -252,17 +271,27 @@ impl Activations<'_> {
     fn separated_amplitude(&self, row: usize, t: f64, dur: f64) -> f64 {
         let a = self.frame(t);
         let b = (self.frame(t + dur) + 1).max(a + 1).min(self.h.ncols());
+        let k = self.w.nrows();
+        let wr = &self.w.as_slice()[row * k..(row + 1) * k];
+        let mut total = vec![0.0; k];
         let mut sum = 0.0;
         for n in a..b {
             let hn = self.h[(row, n)];
             if hn == 0.0 {
                 continue;
             }
-            let total = self.w * self.h.column(n);
-            for k in 0..self.w.nrows() {
-                let part = self.w[(k, row)] * hn;
+            // (W·H)[:, n] from the components active in frame n (H is mostly zero).
+            total.fill(0.0);
+            for (r, &h) in self.h.column(n).iter().enumerate() {
+                if h != 0.0 {
+                    let w = &self.w.as_slice()[r * k..(r + 1) * k];
+                    total.iter_mut().zip(w).for_each(|(x, w)| *x += w * h);
+                }
+            }
+            for (kk, (&w, &all)) in wr.iter().zip(&total).enumerate() {
+                let part = w * hn;
                 if part > 0.0 {
-                    let m = part / total[k].max(1e-300) * self.linear(k, n);
+                    let m = part / all.max(1e-300) * self.linear(kk, n);
                     sum += m * m;
                 }
             }
@@ -287,6 +316,143 @@ impl Activations<'_> {
             .map(|n| (self.h[(row, n)], n))
             .fold((0.0, a), |m, x| if x.0 > m.0 { x } else { m })
     }
+}
+
+/// The local refits of [`Activations::unique_share`], which share their columns: WᵀV and WᵀW
+/// are computed once over all of them, each only over the bins where its columns are non-zero
+/// (templates and floor bands are zero over most of the spectrum), and a fit on a subset of the
+/// columns reads the matching entries. The same updates as [`crate::nmf::refit_h`].
+struct LocalFit<'a> {
+    k: usize,
+    frames: usize,
+    /// V of the frames, K × frames, column-major.
+    v: &'a [f64],
+    /// The columns of W, K each.
+    cols: Vec<&'a [f64]>,
+    /// The bins outside which each column is zero.
+    support: Vec<Range<usize>>,
+    /// WᵀV, columns × frames, column-major.
+    wtv: Vec<f64>,
+    /// WᵀW, columns × columns.
+    wtw: Vec<f64>,
+}
+
+impl<'a> LocalFit<'a> {
+    fn new(v: &'a [f64], frames: usize, cols: Vec<&'a [f64]>) -> Self {
+        let k = v.len() / frames.max(1);
+        let c = cols.len();
+        let support: Vec<Range<usize>> = cols
+            .iter()
+            .map(|w| match w.iter().position(|&x| x != 0.0) {
+                Some(lo) => lo..k - w.iter().rev().position(|&x| x != 0.0).unwrap_or(0),
+                None => 0..0,
+            })
+            .collect();
+        let (mut wtv, mut wtw) = (vec![0.0; c * frames], vec![0.0; c * c]);
+        kernel::wide(
+            #[inline(always)]
+            || {
+                for n in 0..frames {
+                    let vn = &v[n * k..(n + 1) * k];
+                    for (i, s) in support.iter().enumerate() {
+                        wtv[i + c * n] = dot(&cols[i][s.clone()], &vn[s.clone()]);
+                    }
+                }
+                for i in 0..c {
+                    for j in i..c {
+                        let s = support[i].start.max(support[j].start)
+                            ..support[i].end.min(support[j].end);
+                        let g = if s.is_empty() {
+                            0.0
+                        } else {
+                            dot(&cols[i][s.clone()], &cols[j][s])
+                        };
+                        wtw[i + c * j] = g;
+                        wtw[j + c * i] = g;
+                    }
+                }
+            },
+        );
+        LocalFit {
+            k,
+            frames,
+            v,
+            cols,
+            support,
+            wtv,
+            wtw,
+        }
+    }
+
+    /// ‖V − W_S·H_S‖²_F after `iterations` updates H_S ← H_S ⊙ (W_SᵀV) ⊘ ((W_SᵀW_S)·H_S + ε)
+    /// from H_S(j, n) = `start(subset[j], n)`, for the columns `subset`. The frames are
+    /// independent (the update of frame n reads only its own column of H), so each runs its
+    /// updates to the end and adds its squared residual.
+    fn error(
+        &self,
+        subset: &[usize],
+        start: impl Fn(usize, usize) -> f64,
+        iterations: usize,
+        eps: f64,
+    ) -> f64 {
+        let (c, k, m) = (self.cols.len(), self.k, subset.len());
+        // The subset's Gram matrix, m × m column-major, and its rows of WᵀV.
+        let g: Vec<f64> = subset
+            .iter()
+            .flat_map(|&j| subset.iter().map(move |&i| self.wtw[i + c * j]))
+            .collect();
+        let (mut h, mut den, mut r) = (vec![0.0; m], vec![0.0; m], vec![0.0; k]);
+        let mut total = 0.0;
+        kernel::wide(
+            #[inline(always)]
+            || {
+                for n in 0..self.frames {
+                    for (hj, &j) in h.iter_mut().zip(subset) {
+                        *hj = start(j, n);
+                    }
+                    for _ in 0..iterations {
+                        // den = G·h, column by column of G (each den_i still sums over j in
+                        // order), so that it vectorizes over i.
+                        den.fill(0.0);
+                        for (gj, &hj) in g.chunks_exact(m).zip(&h) {
+                            den.iter_mut().zip(gj).for_each(|(d, &x)| *d += x * hj);
+                        }
+                        for ((hj, &j), d) in h.iter_mut().zip(subset).zip(&den) {
+                            *hj *= self.wtv[j + c * n] / (d + eps);
+                        }
+                    }
+                    r.copy_from_slice(&self.v[n * k..(n + 1) * k]);
+                    for (&j, &hj) in subset.iter().zip(&h) {
+                        let s = self.support[j].clone();
+                        for (x, w) in r[s.clone()].iter_mut().zip(&self.cols[j][s]) {
+                            *x -= w * hj;
+                        }
+                    }
+                    total += dot(&r, &r);
+                }
+            },
+        );
+        total
+    }
+}
+
+/// Σ a_i·b_i, in eight partial sums (so that it vectorizes).
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0.0f64; 8];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// One note's measures before they are made relative to the median note.
@@ -761,9 +927,49 @@ fn decay_time(act: &Activations, r: usize, onset: f64, p: &TranscribeParams, nex
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The shared local fit gives the error of the plain dense refit, for the whole set of
+    /// columns and for a subset, with columns zero outside scattered supports (and one all
+    /// zero).
+    #[test]
+    fn local_fit_matches_the_dense_refit() {
+        let (k, frames) = (37, 5);
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let supports = [3..20, 0..37, 30..37, 0..0, 10..11];
+        let w = DMatrix::from_fn(k, supports.len(), |i, j| {
+            if supports[j].contains(&i) {
+                0.1 + next()
+            } else {
+                0.0
+            }
+        });
+        let v: Vec<f64> = (0..k * frames).map(|_| next()).collect();
+        let start = |j: usize, n: usize| 0.5 + 0.1 * j as f64 + 0.01 * n as f64;
+        let cols: Vec<&[f64]> = w.as_slice().chunks_exact(k).collect();
+        let fit = LocalFit::new(&v, frames, cols);
+        let vm = DMatrix::from_column_slice(k, frames, &v);
+        for subset in [vec![0, 1, 2, 3, 4], vec![0, 2, 4], vec![1]] {
+            let ws = DMatrix::from_fn(k, subset.len(), |i, j| w[(i, subset[j])]);
+            let h = DMatrix::from_fn(subset.len(), frames, |j, n| start(subset[j], n));
+            let want = crate::nmf::refit_h(&vm, &ws, h, 30, 1e-9).1;
+            let got = fit.error(&subset, start, 30, 1e-9);
+            assert!(
+                (got - want).abs() <= 1e-10 * want,
+                "{subset:?}: {got} vs {want}"
+            );
+        }
+    }
+
     #[test]
     fn floor_bands_sum_to_one_and_span_more_than_an_octave() {
-        let f = super::floor_basis(1025, 8);
+        let f = floor_basis(1025, 8);
         assert_eq!(f.shape(), (1025, 8));
         for k in 0..1025 {
             let s: f64 = f.row(k).iter().sum();
