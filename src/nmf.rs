@@ -540,26 +540,25 @@ impl<T: Float> Engine<T> {
         }
     }
 
-    /// `bufs.scratch` (K × len, zero) += W[:, rows]·H of tile `t`: by the V·Hᵀ kernel with Hᵀ in
-    /// the role of H where the CPU runs it, else by faer's GEMM. Uses `bufs.wa` and `bufs.ht`.
-    fn w_times_h(&self, t: &Tile<T>, bufs: &mut Bufs<T>) {
+    /// `out` (K × len, zero) += W[:, rows]·H of tile `t`, where `wa` holds W[:, rows]: by the
+    /// V·Hᵀ kernel with Hᵀ (built in `ht`) in the role of H where the CPU runs it, else by
+    /// faer's GEMM.
+    fn w_times_h(&self, t: &Tile<T>, wa: &[T], ht: &mut Vec<T>, out: &mut [T]) {
         let (k, a, len) = (self.k, t.rows.len(), t.len);
-        self.gather_w(&t.rows, &mut bufs.wa);
         if self.fast {
             // Hᵀ, len × a, column-major.
-            bufs.ht.clear();
-            bufs.ht
-                .extend((0..a).flat_map(|j| (0..len).map(move |c| t.h[j + c * a])));
+            ht.clear();
+            ht.resize(len * a, T::ZERO);
+            for (c, hc) in t.h.chunks_exact(a).enumerate() {
+                for (j, &x) in hc.iter().enumerate() {
+                    ht[c + j * len] = x;
+                }
+            }
             let all = vec![0..a; len];
             let cols: Vec<usize> = (0..len).collect();
-            T::acc_b_ht_own(&bufs.wa, k, &bufs.ht, &all, &cols, &mut bufs.scratch);
+            T::acc_b_ht_own(wa, k, ht, &all, &cols, out);
         } else {
-            gemm(
-                mat_mut(&mut bufs.scratch, k, len),
-                true,
-                mat(&bufs.wa, k, a),
-                mat(&t.h, a, len),
-            );
+            gemm(mat_mut(out, k, len), true, mat(wa, k, a), mat(&t.h, a, len));
         }
     }
 
@@ -797,13 +796,15 @@ impl<T: Float> Engine<T> {
             self.gather_w(&t.rows, &mut wa);
             let v_slice = self.v_slice(t);
             // Q = V ⊘ (W·H + ε) on the tile.
-            let ratio = |q: &mut [T], h: &[T]| {
-                gemm(mat_mut(q, k, len), false, mat(&wa, k, a), mat(h, a, len));
+            let ratio = |q: &mut [T], t: &Tile<T>, ht: &mut Vec<T>| {
+                let q = &mut q[..k * len];
+                q.fill(T::ZERO);
+                self.w_times_h(t, &wa, ht, q);
                 for (x, &vv) in q.iter_mut().zip(v_slice) {
                     *x = T::from_f64(vv as f64) / (*x + self.eps);
                 }
             };
-            ratio(&mut q, &t.h);
+            ratio(&mut q, t, &mut bufs.ht);
             let mut num = std::mem::take(&mut bufs.num);
             num.resize(a * len, T::ZERO);
             self.wt_times(t, Some(&q[..k * len]), bufs, &mut num);
@@ -821,7 +822,7 @@ impl<T: Float> Engine<T> {
                 add_change(self.fast, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
-                ratio(&mut q, &t.h);
+                ratio(&mut q, t, &mut bufs.ht);
                 self.add_b_ht(t, Some(&q[..k * len]), bufs, &mut sums.vh);
                 for (j, &ri) in t.rows.iter().enumerate() {
                     let mut s = T::ZERO;
@@ -868,7 +869,8 @@ impl<T: Float> Engine<T> {
                 bufs.scratch.clear();
                 bufs.scratch.resize(k * t.len, T::ZERO);
                 if !t.rows.is_empty() {
-                    this.w_times_h(t, bufs);
+                    this.gather_w(&t.rows, &mut bufs.wa);
+                    this.w_times_h(t, &bufs.wa, &mut bufs.ht, &mut bufs.scratch);
                 }
                 wide(
                     #[inline(always)]

@@ -304,12 +304,12 @@ impl<'a> Native<'a> {
         {
             // The analysis grid itself: the mask's own values, no interpolation.
             let last = mask.ncols().saturating_sub(1);
-            (a..b)
-                .flat_map(|n| {
-                    let col = mask.column((n.saturating_sub(from)).min(last));
-                    col.iter().map(|&m| m as f32).collect::<Vec<f32>>()
-                })
-                .collect()
+            let mut w = Vec::with_capacity((b - a) * n_bins);
+            for n in a..b {
+                let col = mask.column((n.saturating_sub(from)).min(last));
+                w.extend(col.iter().map(|&m| m as f32));
+            }
+            w
         } else {
             (a..b)
                 .flat_map(|n| (0..n_bins).map(move |k| (k, n)))
