@@ -21,7 +21,7 @@
 
 use serde::Serialize;
 
-use crate::stft::{Stft, StftParams};
+use crate::stft::{magnitude, Stft, StftParams};
 use crate::templates::pitch_frequency;
 
 /// Parameters of the onset novelty and of the onset search.
@@ -183,7 +183,7 @@ fn log_flux(
         let frame = spec.frame(n);
         for r in bins {
             for (y, c) in y[r.clone()].iter_mut().zip(&frame[r.clone()]) {
-                *y = (1.0 + gamma * c.norm()).ln();
+                *y = (1.0 + gamma * magnitude(*c)).ln();
             }
         }
     }
@@ -230,7 +230,8 @@ impl Flux {
     ) -> crate::Result<Flux> {
         let spec = Stft::new(geometry)?.forward(x);
         let grid = Grid::new(x.len(), sample_rate, geometry);
-        let data = log_flux(&spec, p.gamma as f32, grid.n_bins, &[0..grid.n_bins], true);
+        let all = std::iter::once(0..grid.n_bins).collect::<Vec<_>>();
+        let data = log_flux(&spec, p.gamma as f32, grid.n_bins, &all, true);
         Ok(Flux { grid, data })
     }
 

@@ -15,7 +15,7 @@ use crate::onsets::{Grid, NoveltyBank};
 use crate::profile;
 use crate::score::{Note, Score};
 use crate::separate::{write_stems, MaskModel, Model, SeparateParams, StemFile, StemRequest};
-use crate::stft::{Stft, StftParams};
+use crate::stft::{magnitude, Stft, StftParams};
 use crate::templates::{components, init_templates, Component, TemplateParams};
 use crate::transcribe::{
     novelty_requests, transcribe, Activations, Fine, TranscribeParams, Transcription,
@@ -180,8 +180,8 @@ pub fn magnitude_of(
             let g = gamma as f32;
             for (o, c) in out.iter_mut().zip(&spec.data) {
                 *o = match kind {
-                    Magnitude::Linear => c.norm(),
-                    Magnitude::Log => (1.0f32 + g * c.norm()).ln(),
+                    Magnitude::Linear => magnitude(*c),
+                    Magnitude::Log => (1.0f32 + g * magnitude(*c)).ln(),
                 };
             }
         });

@@ -171,29 +171,39 @@ pub fn group_models(
     out
 }
 
-/// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place; frames in parallel.
+/// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place; frames in parallel. Each
+/// entry's sum adds the groups in order; the loops run along the entries, so they vectorize.
 pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
     use rayon::prelude::*;
+    // x·x is the correctly rounded square, as fast as a multiplication; `powf` takes far
+    // longer for the default p = 2.
+    #[inline(always)]
+    fn power(v: f64, p: f64) -> f64 {
+        match p {
+            1.0 => v,
+            2.0 => v.max(0.0) * v.max(0.0),
+            _ => v.max(0.0).powf(p),
+        }
+    }
     column_blocks(models).into_par_iter().for_each(|mut block| {
         let len = block.first().map_or(0, |x| x.len());
-        for e in 0..len {
-            let mut total = 0.0;
-            for m in block.iter_mut() {
-                let v = m[e];
-                // x·x is the correctly rounded square, as fast as a multiplication; `powf` takes
-                // far longer for the default p = 2.
-                let v = match p {
-                    1.0 => v,
-                    2.0 => v.max(0.0) * v.max(0.0),
-                    _ => v.max(0.0).powf(p),
-                };
-                m[e] = v;
-                total += v;
-            }
-            for m in block.iter_mut() {
-                m[e] = if total > 0.0 { m[e] / total } else { 0.0 };
-            }
-        }
+        let mut total = vec![0.0f64; len];
+        crate::kernel::wide(
+            #[inline(always)]
+            || {
+                for m in block.iter_mut() {
+                    for (x, t) in m.iter_mut().zip(total.iter_mut()) {
+                        *x = power(*x, p);
+                        *t += *x;
+                    }
+                }
+                for m in block.iter_mut() {
+                    for (x, &t) in m.iter_mut().zip(&total) {
+                        *x = if t > 0.0 { *x / t } else { 0.0 };
+                    }
+                }
+            },
+        );
     });
 }
 
