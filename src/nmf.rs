@@ -541,12 +541,12 @@ impl<T: Float> Engine<T> {
     }
 
     /// `out` (K × len, zero) += W[:, rows]·H of tile `t`, where `wa` holds W[:, rows]: by the
-    /// V·Hᵀ kernel with Hᵀ (built in `ht`) in the role of H where the CPU runs it, else by
-    /// faer's GEMM.
-    fn w_times_h(&self, t: &Tile<T>, wa: &[T], ht: &mut Vec<T>, out: &mut [T]) {
+    /// V·Hᵀ kernel with Hᵀ in the role of H where the CPU runs it, else by faer's GEMM.
+    fn w_times_h(&self, t: &Tile<T>, wa: &[T], wh: &mut WhBufs<T>, out: &mut [T]) {
         let (k, a, len) = (self.k, t.rows.len(), t.len);
         if self.fast {
             // Hᵀ, len × a, column-major.
+            let ht = &mut wh.ht;
             ht.clear();
             ht.resize(len * a, T::ZERO);
             for (c, hc) in t.h.chunks_exact(a).enumerate() {
@@ -554,9 +554,11 @@ impl<T: Float> Engine<T> {
                     ht[c + j * len] = x;
                 }
             }
-            let all = vec![0..a; len];
-            let cols: Vec<usize> = (0..len).collect();
-            T::acc_b_ht_own(wa, k, ht, &all, &cols, out);
+            wh.all.clear();
+            wh.all.resize(len, 0..a);
+            wh.cols.clear();
+            wh.cols.extend(0..len);
+            T::acc_b_ht_own(wa, k, ht, &wh.all, &wh.cols, out);
         } else {
             gemm(mat_mut(out, k, len), true, mat(wa, k, a), mat(&t.h, a, len));
         }
@@ -796,15 +798,15 @@ impl<T: Float> Engine<T> {
             self.gather_w(&t.rows, &mut wa);
             let v_slice = self.v_slice(t);
             // Q = V ⊘ (W·H + ε) on the tile.
-            let ratio = |q: &mut [T], t: &Tile<T>, ht: &mut Vec<T>| {
+            let ratio = |q: &mut [T], t: &Tile<T>, wh: &mut WhBufs<T>| {
                 let q = &mut q[..k * len];
                 q.fill(T::ZERO);
-                self.w_times_h(t, &wa, ht, q);
+                self.w_times_h(t, &wa, wh, q);
                 for (x, &vv) in q.iter_mut().zip(v_slice) {
                     *x = T::from_f64(vv as f64) / (*x + self.eps);
                 }
             };
-            ratio(&mut q, t, &mut bufs.ht);
+            ratio(&mut q, t, &mut bufs.wh);
             let mut num = std::mem::take(&mut bufs.num);
             num.resize(a * len, T::ZERO);
             self.wt_times(t, Some(&q[..k * len]), bufs, &mut num);
@@ -822,7 +824,7 @@ impl<T: Float> Engine<T> {
                 add_change(self.fast, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
-                ratio(&mut q, t, &mut bufs.ht);
+                ratio(&mut q, t, &mut bufs.wh);
                 self.add_b_ht(t, Some(&q[..k * len]), bufs, &mut sums.vh);
                 for (j, &ri) in t.rows.iter().enumerate() {
                     let mut s = T::ZERO;
@@ -870,7 +872,7 @@ impl<T: Float> Engine<T> {
                 bufs.scratch.resize(k * t.len, T::ZERO);
                 if !t.rows.is_empty() {
                     this.gather_w(&t.rows, &mut bufs.wa);
-                    this.w_times_h(t, &bufs.wa, &mut bufs.ht, &mut bufs.scratch);
+                    this.w_times_h(t, &bufs.wa, &mut bufs.wh, &mut bufs.scratch);
                 }
                 wide(
                     #[inline(always)]
@@ -1009,8 +1011,19 @@ struct Bufs<T> {
     /// Fallback path: W[:, rows] and the tile of V in `T`.
     wa: Vec<T>,
     v: Vec<T>,
-    /// A tile's Hᵀ (for W·H at the end).
+    /// For W·H of a tile ([`Engine::w_times_h`]).
+    wh: WhBufs<T>,
+}
+
+/// Scratch space of [`Engine::w_times_h`], reused from tile to tile (the KL pass calls it twice
+/// per tile and iteration).
+struct WhBufs<T> {
+    /// The tile's Hᵀ.
     ht: Vec<T>,
+    /// Every row of Hᵀ needs all of its columns…
+    all: Vec<Range<usize>>,
+    /// … and adds into the tile's frames in order.
+    cols: Vec<usize>,
 }
 
 impl<T> Default for Bufs<T> {
@@ -1022,7 +1035,11 @@ impl<T> Default for Bufs<T> {
             old: Vec::new(),
             wa: Vec::new(),
             v: Vec::new(),
-            ht: Vec::new(),
+            wh: WhBufs {
+                ht: Vec::new(),
+                all: Vec::new(),
+                cols: Vec::new(),
+            },
             scratch: Vec::new(),
         }
     }
