@@ -1,6 +1,9 @@
 //! NMF time against the tile size, score H₀ vs all-ones H₀, on the benchmark's 10-minute input
 //! (`cargo bench --bench pipeline -- --quick --no-python` makes it). Environment: `HOP` (1024),
-//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30), `ONLY` (`score` or `ones`: that H₀ only), `DOUBLE` (set: f64).
+//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30),
+//! `ONLY` (`score` or `ones`: that H₀ only), `DOUBLE` (set: f64), `ONEROW` (set: the `ones` H₀
+//! has only its first row non-zero: what an iteration costs with next to no work beyond
+//! streaming V).
 use nalgebra::DMatrix;
 use scorenmf::audio::read_audio;
 use scorenmf::nmf::{factorize, NmfParams, Precision};
@@ -23,7 +26,15 @@ fn main() {
     let x = audio.analysis_signal(c.sample_rate).unwrap();
     let s = read_score(Path::new(&score)).unwrap();
     let (_, v, w0, h0) = nmf_inputs(&x, &s, &c).unwrap();
-    let ones = DMatrix::from_element(h0.nrows(), h0.ncols(), 1.0);
+    let ones = if std::env::var_os("ONEROW").is_some() {
+        DMatrix::from_fn(
+            h0.nrows(),
+            h0.ncols(),
+            |r, _| if r == 0 { 1.0 } else { 0.0 },
+        )
+    } else {
+        DMatrix::from_element(h0.nrows(), h0.ncols(), 1.0)
+    };
     let iters: usize = env("ITERS").and_then(|s| s.parse().ok()).unwrap_or(30);
     let only = env("ONLY");
     for tile in tiles {

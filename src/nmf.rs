@@ -29,8 +29,9 @@
 //! nothing measurable and subnormal arithmetic is slow.
 //!
 //! **Cost that follows the score.** H₀ is mostly zeros: a pitch is active only near its notes.
-//! The time axis is cut into tiles of [`NmfParams::tile`] frames; a tile keeps only the rows of H
-//! that H₀ allows somewhere in it (A), as a dense |A| × T block. Every product above splits
+//! The time axis is cut into tiles of at most [`NmfParams::tile`] frames, where the score's
+//! active rows change ([`tile_bounds`]); a tile keeps only the rows of H that H₀ allows somewhere
+//! in it (A), as a dense |A| × T block. Every product above splits
 //! exactly over tiles — (WᵀV)[A, tile] = W[:, A]ᵀ·V[:, tile], (V·Hᵀ) = Σ_tiles V[:, tile]·H[A,
 //! tile]ᵀ scattered into the columns A, likewise H·Hᵀ and W·H — so an iteration costs
 //! 2·K·Σ_tiles |A|·T per big product instead of 2·K·R·N, and rows outside A, which are zero and
@@ -88,8 +89,8 @@ pub struct NmfParams {
     /// Max-normalize the columns of W at the end, rescaling H (libfmp `norm=True`).
     pub normalize: bool,
     pub precision: Precision,
-    /// Frames per time tile of the sparse products (see the module's documentation). It changes
-    /// only the speed and the rounding order, not the updates.
+    /// Most frames per time tile of the sparse products (see the module's documentation). It
+    /// changes only the speed and the rounding order, not the updates.
     pub tile: usize,
 }
 
@@ -362,6 +363,60 @@ impl<T: Float> Sums<T> {
     }
 }
 
+/// Fixed cost of a tile, in entries of H (row × frame) of kernel work: the calls, the small
+/// products of the H update and its share of H·Hᵀ. [`tile_bounds`] cuts a new tile where that
+/// saves more than this. Chosen on the benchmark's 10-minute input (`examples/nmf_tiles`, f32 and
+/// f64, 100 iterations, `DPBETA`-style sweep over 0, 8, 16, 24, 32, 48, 64, 128 with tiles of at
+/// most 16, 24, 32 frames): 16 with tiles of at most 16 frames was at or within noise of the best.
+const TILE_COST: usize = 16;
+
+/// The time tiles, (start, len), each of at most `most` frames, that minimize
+/// Σ_tiles (|A|·len + [`TILE_COST`]), where A is the set of rows H₀ allows somewhere in the tile:
+/// the kernels' work plus a fixed cost per tile. Cutting where the score's active rows change
+/// (a chord ends, an onset window closes) keeps fewer rows than tiles cut every `most` frames
+/// (10-minute input: 40 % of R·N instead of 48 %). Found exactly by dynamic programming over the
+/// end of the last tile: cost(e) = min over s ∈ [e − most, e) of cost(s) + |A(s..e)|·(e − s) +
+/// TILE_COST, with A(s..e) the union of the frames' active rows as bit sets; on ties the
+/// last tile is the shortest (with no zeros in H₀: tiles of `most` frames, then the rest).
+fn tile_bounds(h0: &DMatrix<f64>, most: usize) -> Vec<(usize, usize)> {
+    let (r, n) = h0.shape();
+    let words = r.div_ceil(64).max(1);
+    let mut bits = vec![0u64; n * words];
+    for (c, col) in h0.column_iter().enumerate() {
+        for (ri, &x) in col.iter().enumerate() {
+            if x != 0.0 {
+                bits[c * words + ri / 64] |= 1 << (ri % 64);
+            }
+        }
+    }
+    let mut cost = vec![usize::MAX; n + 1];
+    let mut from = vec![0; n + 1];
+    cost[0] = 0;
+    let mut set = vec![0u64; words];
+    for e in 1..=n {
+        set.fill(0);
+        for s in (e.saturating_sub(most)..e).rev() {
+            for (x, b) in set.iter_mut().zip(&bits[s * words..(s + 1) * words]) {
+                *x |= b;
+            }
+            let a: usize = set.iter().map(|x| x.count_ones() as usize).sum();
+            let c = cost[s] + a * (e - s) + TILE_COST;
+            if c < cost[e] {
+                cost[e] = c;
+                from[e] = s;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut e = n;
+    while e > 0 {
+        out.push((from[e], e - from[e]));
+        e = from[e];
+    }
+    out.reverse();
+    out
+}
+
 /// Tiles per group whose W sums are reduced together: a fixed partition, so the reduction order
 /// (and the result) does not depend on the number of threads.
 const GROUPS: usize = 32;
@@ -414,10 +469,9 @@ impl<T: Float> Engine<T> {
         let w0: Vec<T> = w0.iter().map(|&x| T::from_f64(x)).collect();
         let w = Aligned::columns(&w0, k_given, k, r);
         debug_assert_eq!(w.len(), k * r);
-        let tiles = (0..n)
-            .step_by(p.tile)
-            .map(|start| {
-                let len = p.tile.min(n - start);
+        let tiles = tile_bounds(h0, p.tile)
+            .into_iter()
+            .map(|(start, len)| {
                 let rows: Vec<usize> = (0..r)
                     .filter(|&ri| (start..start + len).any(|c| h0[(ri, c)] != 0.0))
                     .collect();
@@ -1108,6 +1162,74 @@ pub fn spectral_norm(m: &DMatrix<f64>) -> f64 {
 mod tests {
     use super::*;
 
+    /// The cost [`tile_bounds`] minimizes, of the tiles `t`.
+    fn tiling_cost(h0: &DMatrix<f64>, t: &[(usize, usize)]) -> usize {
+        t.iter()
+            .map(|&(s, len)| {
+                let a = (0..h0.nrows())
+                    .filter(|&ri| (s..s + len).any(|c| h0[(ri, c)] != 0.0))
+                    .count();
+                a * len + TILE_COST
+            })
+            .sum()
+    }
+
+    /// The least cost over every cut of frames `s..n` into tiles of at most `most` frames.
+    fn cheapest(h0: &DMatrix<f64>, s: usize, most: usize) -> usize {
+        let n = h0.ncols();
+        if s == n {
+            return 0;
+        }
+        (s + 1..=n.min(s + most))
+            .map(|e| tiling_cost(h0, &[(s, e - s)]) + cheapest(h0, e, most))
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn tiles_cover_every_frame_once_at_the_least_cost() {
+        // Against every possible cut, on random patterns of 70 rows (two words of bits).
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for case in 0..40 {
+            let (n, most) = if case == 0 {
+                (1, 3)
+            } else {
+                (rng.random_range(2..14), rng.random_range(1..8))
+            };
+            // Each row active in one run of 1 to 8 frames, as a note is.
+            let runs: Vec<(i64, i64)> = (0..70)
+                .map(|_| {
+                    let s = rng.random_range(-4..n as i64);
+                    (s, s + rng.random_range(1..9))
+                })
+                .collect();
+            let h0 = DMatrix::from_fn(70, n, |ri, c| {
+                let (s, e) = runs[ri];
+                (s <= c as i64 && (c as i64) < e) as u8 as f64
+            });
+            let t = tile_bounds(&h0, most);
+            let mut next = 0;
+            for &(s, len) in &t {
+                assert_eq!(s, next);
+                assert!((1..=most).contains(&len));
+                next = s + len;
+            }
+            assert_eq!(next, n);
+            assert_eq!(
+                tiling_cost(&h0, &t),
+                cheapest(&h0, 0, most),
+                "n {n}, most {most}"
+            );
+        }
+        // Cuts where the active rows change: one row in frames 0..20, another in 20..40.
+        let h0 = DMatrix::from_fn(2, 40, |ri, c| ((c < 20) == (ri == 0)) as u8 as f64);
+        assert_eq!(tile_bounds(&h0, 32), [(0, 20), (20, 20)]);
+        // All rows everywhere: tiles of the most frames.
+        let h0 = DMatrix::from_element(3, 40, 1.0);
+        assert_eq!(tile_bounds(&h0, 16), [(0, 16), (16, 16), (32, 8)]);
+    }
+
     /// A rank-2 product with known factors, and a zero pattern to respect.
     fn problem() -> (DMatrix<f32>, DMatrix<f64>, DMatrix<f64>) {
         let w = DMatrix::from_row_slice(4, 2, &[1.0, 0.0, 0.5, 0.2, 0.0, 1.0, 0.3, 0.6]);
@@ -1202,6 +1324,58 @@ mod tests {
         (v, w0, h0)
     }
 
+    /// The updates of the module's documentation on dense matrices, in f64, with libfmp's
+    /// max-normalization at the end: what the tiled engine computes, up to rounding.
+    fn dense_updates(
+        v: &DMatrix<f32>,
+        w0: &DMatrix<f64>,
+        h0: &DMatrix<f64>,
+        divergence: Divergence,
+        iterations: usize,
+    ) -> (DMatrix<f64>, DMatrix<f64>) {
+        let v = v.map(|x| x as f64);
+        let eps = f32::EPSILON as f64;
+        let (mut w, mut h) = (w0.clone(), h0.clone());
+        for _ in 0..iterations {
+            match divergence {
+                Divergence::Euclidean => {
+                    let num = w.transpose() * &v;
+                    let den = (w.transpose() * &w) * &h;
+                    h.zip_zip_apply(&num, &den, |x, a, b| *x *= a / (b + eps));
+                    let num = &v * h.transpose();
+                    let den = &w * (&h * h.transpose());
+                    w.zip_zip_apply(&num, &den, |x, a, b| *x *= a / (b + eps));
+                }
+                Divergence::Kl => {
+                    let q = v.zip_map(&(&w * &h), |a, b| a / (b + eps));
+                    let num = w.transpose() * &q;
+                    for (ri, mut row) in h.row_iter_mut().enumerate() {
+                        let den = w.column(ri).sum() + eps;
+                        row.iter_mut()
+                            .zip(num.row(ri).iter())
+                            .for_each(|(x, a)| *x *= a / den);
+                    }
+                    let q = v.zip_map(&(&w * &h), |a, b| a / (b + eps));
+                    let num = &q * h.transpose();
+                    for (ci, mut col) in w.column_iter_mut().enumerate() {
+                        let den = h.row(ci).sum() + eps;
+                        col.iter_mut()
+                            .zip(num.column(ci).iter())
+                            .for_each(|(x, a)| *x *= a / den);
+                    }
+                }
+            }
+        }
+        for ci in 0..w.ncols() {
+            let s = w.column(ci).max();
+            if s > 0.0 {
+                w.column_mut(ci).scale_mut(1.0 / s);
+                h.row_mut(ci).scale_mut(s);
+            }
+        }
+        (w, h)
+    }
+
     #[test]
     fn tiles_do_not_change_the_result_and_threads_do_not_change_a_bit() {
         for divergence in [Divergence::Euclidean, Divergence::Kl] {
@@ -1212,6 +1386,7 @@ mod tests {
                     precision: Precision::Double,
                     tile,
                     iterations: 30,
+                    stop_threshold: None,
                     ..Default::default()
                 };
                 let pool = rayon::ThreadPoolBuilder::new()
@@ -1220,17 +1395,15 @@ mod tests {
                     .unwrap();
                 pool.install(|| factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap())
             };
-            // One tile holding every frame is the dense computation.
-            let dense = run(150, 1);
-            assert_eq!(dense.active_entries, 12 * 150);
-            for tile in [1, 8, 32] {
+            let (w, h) = dense_updates(&v, &w0, &h0, divergence, 30);
+            for tile in [1, 8, 32, 150] {
                 let f = run(tile, 2);
                 assert!(
                     f.active_entries < 12 * 150,
                     "tile {tile}: {}",
                     f.active_entries
                 );
-                let d = (&f.h - &dense.h).amax() / dense.h.amax() + (&f.w - &dense.w).amax();
+                let d = (&f.h - &h).amax() / h.amax() + (&f.w - &w).amax();
                 assert!(d < 1e-9, "{divergence:?}, tile {tile}: {d:e}");
                 let again = run(tile, 1);
                 assert_eq!(again.h, f.h, "{divergence:?}: 1 and 2 threads differ");
