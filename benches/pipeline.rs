@@ -102,9 +102,13 @@ fn main() {
             continue;
         }
         say(format!("Stages of `{name}`, preset {preset}:\n"));
-        say("| stage | s | peak RSS MB |\n|---|---|---|".into());
-        for (stage, s, rss) in &r.stages {
-            say(format!("| {stage} | {s:.3} | {:.0} |", *rss as f64 / 1e6));
+        say("| stage | s | CPU s | cores busy | peak RSS MB |\n|---|---|---|---|---|".into());
+        for (stage, s, rss, cpu) in &r.stages {
+            say(format!(
+                "| {stage} | {s:.3} | {cpu:.3} | {:.2} | {:.0} |",
+                cpu / s.max(1e-9),
+                *rss as f64 / 1e6
+            ));
         }
         say(String::new());
     }
@@ -301,7 +305,8 @@ struct RunResult {
     r: usize,
     n: usize,
     active: usize,
-    stages: Vec<(String, f64, u64)>,
+    /// (name, wall s, peak RSS bytes, CPU s).
+    stages: Vec<(String, f64, u64, f64)>,
 }
 
 impl RunResult {
@@ -334,7 +339,7 @@ fn run_scorenmf(dir: &Path, input: &Input, preset: &str, extra: &[&str]) -> RunR
     assert!(status.success(), "scorenmf run failed on {}", input.name);
     let p: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
-    let stages: Vec<(String, f64, u64)> = p["stages"]
+    let stages: Vec<(String, f64, u64, f64)> = p["stages"]
         .as_array()
         .unwrap()
         .iter()
@@ -343,6 +348,7 @@ fn run_scorenmf(dir: &Path, input: &Input, preset: &str, extra: &[&str]) -> RunR
                 s["name"].as_str().unwrap().to_string(),
                 s["seconds"].as_f64().unwrap(),
                 s["peak_rss"].as_u64().unwrap(),
+                s["cpu_seconds"].as_f64().unwrap(),
             )
         })
         .collect();

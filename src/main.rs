@@ -48,7 +48,7 @@ struct Global {
     /// Worker threads (0: one per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
-    /// Write each stage's wall time and peak memory (RSS), and the NMF's size and speed, to this
+    /// Write each stage's wall time, CPU time and peak memory (RSS), and the NMF's size and speed, to this
     /// JSON file (`transcribe`, `separate`, `run`).
     #[arg(long, global = true, value_name = "FILE")]
     profile: Option<PathBuf>,

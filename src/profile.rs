@@ -1,4 +1,4 @@
-//! Wall time and peak memory of each pipeline stage, for `--profile` and the benchmark.
+//! Wall time, CPU time and peak memory of each pipeline stage, for `--profile` and the benchmark.
 //!
 //! A stage is timed by holding the guard [`stage`] returns. While recording is on (see
 //! [`enable`]), entering a stage resets the process's peak resident set size (Linux:
@@ -20,6 +20,9 @@ pub struct StageTime {
     pub seconds: f64,
     /// Peak resident set size while the stage ran, bytes (0 where the system does not say).
     pub peak_rss: u64,
+    /// CPU time of the process (user + system, all threads) while the stage ran, seconds (0
+    /// where the system does not say): `cpu_seconds / seconds` is how many cores it kept busy.
+    pub cpu_seconds: f64,
 }
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -34,7 +37,7 @@ pub fn enable() {
 /// The guard of a running stage.
 pub struct Stage {
     name: &'static str,
-    start: Option<Instant>,
+    start: Option<(Instant, f64)>,
 }
 
 /// Enters stage `name`.
@@ -47,25 +50,30 @@ pub fn stage(name: &'static str) -> Stage {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     Stage {
         name,
-        start: Some(Instant::now()),
+        start: Some((Instant::now(), cpu_seconds())),
     }
 }
 
 impl Drop for Stage {
     fn drop(&mut self) {
-        let Some(start) = self.start else { return };
+        let Some((start, cpu_start)) = self.start else {
+            return;
+        };
         let elapsed: Duration = start.elapsed();
+        let cpu = (cpu_seconds() - cpu_start).max(0.0);
         let peak = peak_rss().unwrap_or(0);
         let mut stages = STAGES.lock().unwrap_or_else(|e| e.into_inner());
         match stages.iter_mut().find(|s| s.name == self.name) {
             Some(s) => {
                 s.seconds += elapsed.as_secs_f64();
                 s.peak_rss = s.peak_rss.max(peak);
+                s.cpu_seconds += cpu;
             }
             None => stages.push(StageTime {
                 name: self.name,
                 seconds: elapsed.as_secs_f64(),
                 peak_rss: peak,
+                cpu_seconds: cpu,
             }),
         }
     }
@@ -88,6 +96,20 @@ pub fn stages() -> Vec<StageTime> {
 pub fn process_peak_rss() -> u64 {
     note_peak();
     *PROCESS_PEAK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// User + system CPU time of the whole process so far, seconds (`getrusage`; 0 off Linux).
+fn cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0 {
+            let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+            return t(u.ru_utime) + t(u.ru_stime);
+        }
+    }
+    0.0
 }
 
 /// `VmHWM` of `/proc/self/status`, bytes.

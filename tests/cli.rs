@@ -224,8 +224,9 @@ fn run_writes_every_output_deterministically() {
     let t = TempDir::new("run");
     let out_a = t.0.join("a").display().to_string();
     let out_b = t.0.join("b").display().to_string();
+    let profile = t.0.join("profile.json").display().to_string();
     for out in [&out_a, &out_b] {
-        let (code, _, err) = scorenmf(&[
+        let mut args = vec![
             "-q",
             "run",
             WAV,
@@ -234,9 +235,24 @@ fn run_writes_every_output_deterministically() {
             out,
             "--by",
             "instrument,pitch,note",
-        ]);
+        ];
+        // The second run also profiles itself, which must not change its outputs.
+        if out == &out_b {
+            args.extend(["--profile", &profile]);
+        }
+        let (code, _, err) = scorenmf(&args);
         assert_eq!(code, 0, "{err}");
     }
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    let stages = p["stages"].as_array().unwrap();
+    let nmf = stages
+        .iter()
+        .find(|s| s["name"] == "nmf")
+        .expect("an nmf stage");
+    assert!(nmf["seconds"].as_f64().unwrap() > 0.0, "{nmf}");
+    assert!(nmf["cpu_seconds"].as_f64().unwrap() > 0.0, "{nmf}");
+    assert!(nmf["peak_rss"].as_u64().unwrap() > 0, "{nmf}");
+    assert_eq!(p["nmf"]["iterations"], 100);
     let a = Path::new(&out_a);
     for f in [
         "notes.csv",
