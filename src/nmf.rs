@@ -338,6 +338,13 @@ struct Sums<T> {
 }
 
 impl<T: Float> Sums<T> {
+    fn clear(&mut self) {
+        self.vh.fill(T::ZERO);
+        self.hh.fill(T::ZERO);
+        self.rowsum.fill(T::ZERO);
+        self.dh.fill(0.0);
+    }
+
     fn zeros(k: usize, r: usize) -> Self {
         Sums {
             vh: Aligned::zeros(k * r),
@@ -347,10 +354,8 @@ impl<T: Float> Sums<T> {
         }
     }
 
-    fn add(&mut self, o: &Sums<T>) {
-        for (a, b) in self.vh.iter_mut().zip(o.vh.iter()) {
-            *a += *b;
-        }
+    /// Adds `o`'s R × R and R sums (not V·Hᵀ: see [`reduce`]).
+    fn add_small(&mut self, o: &Sums<T>) {
         for (a, b) in self.hh.iter_mut().zip(&o.hh) {
             *a += *b;
         }
@@ -436,6 +441,9 @@ struct Engine<T: Float> {
     /// k × R column-major.
     w: Aligned<T>,
     tiles: Vec<Tile<T>>,
+    /// Each group's sums and scratch space, kept from iteration to iteration (allocating them
+    /// anew each time cost fresh pages, zeroed by the system, on every iteration).
+    groups: Vec<(Sums<T>, Bufs<T>)>,
     eps: T,
     /// The CPU runs [`crate::kernel`].
     fast: bool,
@@ -505,6 +513,7 @@ impl<T: Float> Engine<T> {
             n,
             w,
             tiles,
+            groups: Vec::new(),
             eps: T::from_f64(p.eps),
             fast: crate::kernel::available(),
         }
@@ -705,8 +714,10 @@ impl<T: Float> Engine<T> {
     }
 
     /// Runs `work` on the fixed partition of the tiles into groups, in parallel, each group with
-    /// its own zero sums and scratch space, and adds up the groups' sums in group order. `work` runs under [`wide`]: where it is inlined (its
-    /// closure and what that calls marked `#[inline(always)]`), its loops use AVX-512.
+    /// its own sums (set to zero) and scratch space, both kept in `self.groups` for the next
+    /// iteration, and adds up the groups' sums in group order. `work` runs under [`wide`]: where
+    /// it is inlined (its closure and what that calls marked `#[inline(always)]`), its loops use
+    /// AVX-512.
     fn by_groups(
         &mut self,
         fixed_w: bool,
@@ -716,21 +727,32 @@ impl<T: Float> Engine<T> {
         let per_group = tiles.len().div_ceil(GROUPS).max(1);
         // The W sums are K × R unless W is fixed.
         let k_sums = if fixed_w { 0 } else { self.k };
+        let mut state = std::mem::take(&mut self.groups);
+        let n_groups = tiles.len().div_ceil(per_group);
+        if state.len() != n_groups
+            || state
+                .first()
+                .is_some_and(|(s, _)| s.vh.len() != k_sums * self.r)
+        {
+            state = (0..n_groups)
+                .map(|_| (Sums::zeros(k_sums, self.r), Bufs::default()))
+                .collect();
+        }
         let this = &*self;
-        let partials: Vec<Sums<T>> = tiles
+        tiles
             .par_chunks_mut(per_group)
-            .map(|group| {
-                let mut sums = Sums::zeros(k_sums, this.r);
-                let mut bufs = Bufs::default();
+            .zip(state.par_iter_mut())
+            .for_each(|(group, (sums, bufs))| {
+                sums.clear();
                 wide(
                     #[inline(always)]
-                    || work(this, group, &mut sums, &mut bufs),
+                    || work(this, group, sums, bufs),
                 );
-                sums
-            })
-            .collect();
+            });
         self.tiles = tiles;
-        reduce(partials, k_sums, self.r)
+        let total = reduce(&state, k_sums, self.r);
+        self.groups = state;
+        total
     }
 
     /// The H update of every tile, and the sums the W update needs (with the new H).
@@ -1099,11 +1121,24 @@ impl<T> Default for Bufs<T> {
     }
 }
 
-/// The sums of all groups, added in group order.
-fn reduce<T: Float>(partials: Vec<Sums<T>>, k: usize, r: usize) -> Sums<T> {
+/// The sums of all groups, added in group order (every entry: 0 + group 0 + group 1 + …, so the
+/// result does not depend on the threads); the K × R sums in parallel over blocks of entries.
+fn reduce<T: Float>(groups: &[(Sums<T>, Bufs<T>)], k: usize, r: usize) -> Sums<T> {
+    const BLOCK: usize = 4096;
     let mut total = Sums::zeros(k, r);
-    for s in &partials {
-        total.add(s);
+    total
+        .vh
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(i, out)| {
+            for (s, _) in groups {
+                for (a, &b) in out.iter_mut().zip(&s.vh[i * BLOCK..]) {
+                    *a += b;
+                }
+            }
+        });
+    for (s, _) in groups {
+        total.add_small(s);
     }
     total
 }
