@@ -48,8 +48,8 @@ struct Global {
     /// Worker threads (0: one per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
-    /// Write each stage's wall time, CPU time and peak memory (RSS), and the NMF's size and speed, to this
-    /// JSON file (`transcribe`, `separate`, `run`).
+    /// Write each stage's wall time, CPU time and peak memory (RSS), and the NMF's size and
+    /// speed, to this JSON file (`transcribe`, `separate`, `run`).
     #[arg(long, global = true, value_name = "FILE")]
     profile: Option<PathBuf>,
 }
@@ -274,7 +274,7 @@ struct Params {
     /// fmp: double].
     #[arg(long, value_enum)]
     precision: Option<Precision>,
-    /// Frames per time tile of the sparse NMF (speed only) [default: 16].
+    /// Most frames per time tile of the sparse NMF (speed, and rounding only) [default: 16].
     #[arg(long)]
     nmf_tile: Option<usize>,
     /// Stop when ‖ΔH‖₂ and ‖ΔW‖₂ fall under this; 0 runs every iteration [default: 0.001].

@@ -31,9 +31,9 @@
 //! **Cost that follows the score.** H₀ is mostly zeros: a pitch is active only near its notes.
 //! The time axis is cut into tiles of at most [`NmfParams::tile`] frames, where the score's
 //! active rows change ([`tile_bounds`]); a tile keeps only the rows of H that H₀ allows somewhere
-//! in it (A), as a dense |A| × T block. Every product above splits
-//! exactly over tiles — (WᵀV)[A, tile] = W[:, A]ᵀ·V[:, tile], (V·Hᵀ) = Σ_tiles V[:, tile]·H[A,
-//! tile]ᵀ scattered into the columns A, likewise H·Hᵀ and W·H — so an iteration costs
+//! in it (A), as a dense |A| × T block. Every product above splits exactly over tiles —
+//! (WᵀV)[A, tile] = W[:, A]ᵀ·V[:, tile], (V·Hᵀ) = Σ_tiles V[:, tile]·H[A, tile]ᵀ scattered
+//! into the columns A, likewise H·Hᵀ and W·H — so an iteration costs
 //! 2·K·Σ_tiles |A|·T per big product instead of 2·K·R·N, and rows outside A, which are zero and
 //! would stay zero, are never touched. The H update of a tile and its share of the W update's
 //! sums are done in one pass while the tile of V is in cache. Tiles are processed in parallel
@@ -371,8 +371,8 @@ impl<T: Float> Sums<T> {
 /// Fixed cost of a tile, in entries of H (row × frame) of kernel work: the calls, the small
 /// products of the H update and its share of H·Hᵀ. [`tile_bounds`] cuts a new tile where that
 /// saves more than this. Chosen on the benchmark's 10-minute input (`examples/nmf_tiles`, f32 and
-/// f64, 100 iterations, `DPBETA`-style sweep over 0, 8, 16, 24, 32, 48, 64, 128 with tiles of at
-/// most 16, 24, 32 frames): 16 with tiles of at most 16 frames was at or within noise of the best.
+/// f64, 100 iterations; this cost swept over 0, 8, 16, 24, 32, 48, 64, 128 with tiles of at most
+/// 16, 24, 32 frames): 16 with tiles of at most 16 frames was at or within noise of the best.
 const TILE_COST: usize = 16;
 
 /// The time tiles, (start, len), each of at most `most` frames, that minimize
