@@ -274,7 +274,8 @@ struct Params {
     /// fmp: double].
     #[arg(long, value_enum)]
     precision: Option<Precision>,
-    /// Most frames per time tile of the sparse NMF (speed, and rounding only) [default: 16].
+    /// Most frames per time tile of the sparse NMF: changes the speed, and the results only by
+    /// rounding [default: 16].
     #[arg(long)]
     nmf_tile: Option<usize>,
     /// Stop when ‖ΔH‖₂ and ‖ΔW‖₂ fall under this; 0 runs every iteration [default: 0.001].
