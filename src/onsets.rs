@@ -19,7 +19,9 @@
 //! ±15 ms of the first estimate: a long window's log flux rises as soon as a sharp attack enters
 //! its leading edge.
 
+use realfft::num_complex::Complex;
 use serde::Serialize;
+use wide::f32x8;
 
 use crate::stft::{magnitude, Stft, StftParams};
 use crate::templates::pitch_frequency;
@@ -182,9 +184,7 @@ fn log_flux(
     for (n, y) in data.chunks_exact_mut(n_bins.max(1)).enumerate() {
         let frame = spec.frame(n);
         for r in bins {
-            for (y, c) in y[r.clone()].iter_mut().zip(&frame[r.clone()]) {
-                *y = (1.0 + gamma * magnitude(*c)).ln();
-            }
+            log_magnitude(&mut y[r.clone()], &frame[r.clone()], gamma);
         }
     }
     for n in (1..spec.n_frames).rev() {
@@ -204,6 +204,20 @@ fn log_flux(
         data.drain(..n_bins.min(data.len()));
     }
     data
+}
+
+/// y = ln(1 + γ·|c|) for the bins `c`, eight at a time: `wide`'s vectorized `ln`, within 2 ulp
+/// of the correctly rounded value (a libm's scalar `logf` took most of the novelty's time).
+fn log_magnitude(y: &mut [f32], c: &[Complex<f32>], gamma: f32) {
+    let g = f32x8::splat(gamma);
+    for (y, c) in y.chunks_mut(8).zip(c.chunks(8)) {
+        let mut m = [0f32; 8];
+        for (m, c) in m.iter_mut().zip(c) {
+            *m = magnitude(*c);
+        }
+        let l = (g * f32x8::from(m) + f32x8::ONE).ln().to_array();
+        y.copy_from_slice(&l[..y.len()]);
+    }
 }
 
 /// The bins the bands of `combs` read, as sorted, disjoint ranges.
@@ -228,7 +242,7 @@ impl Flux {
         geometry: StftParams,
         p: &OnsetParams,
     ) -> crate::Result<Flux> {
-        let spec = Stft::new(geometry)?.forward(x);
+        let spec = Stft::single(geometry)?.forward(x);
         let grid = Grid::new(x.len(), sample_rate, geometry);
         let all = std::iter::once(0..grid.n_bins).collect::<Vec<_>>();
         let data = log_flux(&spec, p.gamma as f32, grid.n_bins, &all, true);
@@ -278,7 +292,7 @@ impl NoveltyBank {
         requests: Vec<(Vec<Band>, usize, usize)>,
     ) -> crate::Result<NoveltyBank> {
         use rayon::prelude::*;
-        let stft = Stft::new(geometry)?;
+        let stft = Stft::single(geometry)?;
         let n = grid.n_frames;
         let windows: Vec<(usize, usize)> = requests
             .iter()
@@ -549,6 +563,38 @@ mod tests {
         assert!(moving >= 6, "only {moving} windows see the noise");
         // Outside its window a request reads 0.
         assert_eq!(bank.novelty(1, None, 990, 1000), vec![0.0; 10]);
+    }
+
+    /// The vectorized log compression against the correctly rounded logarithm, over the range
+    /// of magnitudes an STFT gives (and zero), including lengths that leave a partial chunk.
+    #[test]
+    fn log_magnitude_is_within_two_ulp() {
+        let mut state = 12345u64;
+        for len in [1, 7, 8, 9, 1000] {
+            let c: Vec<Complex<f32>> = (0..len)
+                .map(|i| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let e = (state >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 10.0;
+                    let a = if i % 5 == 0 { 0.0 } else { 10f32.powf(e) };
+                    Complex::new(a * 0.6, -a * 0.8)
+                })
+                .collect();
+            for gamma in [1.0f32, 100.0] {
+                let mut y = vec![f32::NAN; len];
+                log_magnitude(&mut y, &c, gamma);
+                for (y, c) in y.iter().zip(&c) {
+                    // ln of the f32 argument 1 + γ|c|, as the scalar f32 `ln` takes it.
+                    let want = ((1.0 + gamma * magnitude(*c)) as f64).ln();
+                    let ulp = f32::EPSILON as f64 * want.abs().max(f32::MIN_POSITIVE as f64);
+                    assert!(
+                        (*y as f64 - want).abs() <= 2.0 * ulp,
+                        "{c} γ {gamma}: {y} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

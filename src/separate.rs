@@ -253,7 +253,7 @@ impl<'a> Native<'a> {
     pub fn new(model: &Model, audio: &'a Audio) -> Result<Native<'a>> {
         let g = native_geometry(model, audio.sample_rate);
         Ok(Native {
-            stft: Stft::new(g)?,
+            stft: Stft::single(g)?,
             rate: audio.sample_rate,
             len: audio.len(),
             n_frames: g.n_frames(audio.len()),
