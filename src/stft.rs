@@ -232,36 +232,30 @@ impl Stft {
     /// An STFT whose transforms run in f64 (as numpy's FFT, which librosa calls: the
     /// spectrogram the factorization reads matches librosa's to ~1e-7, `tests/stft_librosa.rs`).
     pub fn new(params: StftParams) -> Result<Stft> {
-        let window = Self::checked_window(params)?;
-        let plans = Plans::Double(Plan::new(&window));
-        Ok(Stft {
-            params,
-            window,
-            plans,
-        })
+        Self::build(params, |w| Plans::Double(Plan::new(w)))
     }
 
     /// An STFT whose transforms run in f32: about twice as fast, with relative rounding errors
     /// of ~1e-7 instead of ~1e-16, far below what the onset novelty or a stem written as 16-bit
     /// or f32 samples can show.
     pub fn single(params: StftParams) -> Result<Stft> {
-        let window = Self::checked_window(params)?;
-        let plans = Plans::Single(Plan::new(&window));
-        Ok(Stft {
-            params,
-            window,
-            plans,
-        })
+        Self::build(params, |w| Plans::Single(Plan::new(w)))
     }
 
-    fn checked_window(params: StftParams) -> Result<Vec<f64>> {
+    /// Checks the geometry, then plans the transforms for its window.
+    fn build(params: StftParams, plans: impl FnOnce(&[f64]) -> Plans) -> Result<Stft> {
         if params.n_fft < 2 || params.hop == 0 || params.hop > params.n_fft {
             return Err(Error::Param(format!(
                 "STFT needs n_fft ≥ 2 and 0 < hop ≤ n_fft (got n_fft {}, hop {})",
                 params.n_fft, params.hop
             )));
         }
-        Ok(hann(params.n_fft))
+        let window = hann(params.n_fft);
+        Ok(Stft {
+            params,
+            plans: plans(&window),
+            window,
+        })
     }
 
     pub fn params(&self) -> StftParams {
