@@ -108,8 +108,8 @@ struct Plan<T: Sample> {
 trait Sample: FftNum + Float {
     fn of_f32(x: f32) -> Self;
     fn of_f64(x: f64) -> Self;
-    fn to_f32(self) -> f32;
-    fn to_f64(self) -> f64;
+    fn as_f32(self) -> f32;
+    fn as_f64(self) -> f64;
 }
 
 impl Sample for f32 {
@@ -119,10 +119,10 @@ impl Sample for f32 {
     fn of_f64(x: f64) -> Self {
         x as f32
     }
-    fn to_f32(self) -> f32 {
+    fn as_f32(self) -> f32 {
         self
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
 }
@@ -134,10 +134,10 @@ impl Sample for f64 {
     fn of_f64(x: f64) -> Self {
         x
     }
-    fn to_f32(self) -> f32 {
+    fn as_f32(self) -> f32 {
         self as f32
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
 }
@@ -191,7 +191,7 @@ impl<T: Sample> Plan<T> {
             data.extend(
                 spectrum
                     .iter()
-                    .map(|c| Complex::new(c.re.to_f32(), c.im.to_f32())),
+                    .map(|c| Complex::new(c.re.as_f32(), c.im.as_f32())),
             );
         }
     }
@@ -386,7 +386,7 @@ impl Stft {
                 } else {
                     wss_of(u, lo, hi)
                 };
-                let v = y[u - u0].to_f64();
+                let v = y[u - u0].as_f64();
                 if wss > tiny {
                     (v / wss) as f32
                 } else {
