@@ -214,11 +214,6 @@ impl Activations<'_> {
             .iter()
             .map(|&x| x as f64)
             .collect();
-        let energy = kernel::wide(
-            #[inline(always)]
-            || dot(&v, &v),
-        )
-        .max(1e-300);
         let own = self.peak_template(row, p);
         // The columns of W: the active templates (the note's own narrowed), then the floor.
         let mut cols: Vec<&[f64]> = active
@@ -237,6 +232,8 @@ impl Activations<'_> {
             None => FLOOR_INIT,
         };
         let fit = LocalFit::new(&v, frames, &cols);
+        // ‖V‖² of the frames, from the per-frame norms the fit keeps.
+        let energy = fit.vv.iter().sum::<f64>().max(1e-300);
         let with: Vec<usize> = (0..fit.n_cols).collect();
         let own_at = active.iter().position(|&r| r == row);
         let without: Vec<usize> = with
@@ -962,6 +959,8 @@ mod tests {
         let start = |j: usize, n: usize| 0.5 + 0.1 * j as f64 + 0.01 * n as f64;
         let cols: Vec<&[f64]> = w.as_slice().chunks_exact(k).collect();
         let fit = LocalFit::new(&v, frames, &cols);
+        // ‖V‖² of the frames, from the per-frame norms the fit keeps.
+        let energy = fit.vv.iter().sum::<f64>().max(1e-300);
         let vm = DMatrix::from_column_slice(k, frames, &v);
         for subset in [vec![0, 1, 2, 3, 4], vec![0, 2, 4], vec![1]] {
             let ws = DMatrix::from_fn(k, subset.len(), |i, j| w[(i, subset[j])]);
