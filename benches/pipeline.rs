@@ -24,10 +24,10 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nalgebra::DMatrix;
-use scorenmf::audio::{read_audio, write_wav, WavEncoding};
-use scorenmf::nmf::{factorize, NmfParams, Precision};
+use scorenmf::io::audio::{read_audio, write_wav, WavEncoding};
+use scorenmf::io::score::{self, read_score, Note};
+use scorenmf::model::nmf::{factorize, NmfParams, Precision};
 use scorenmf::pipeline::{self, Config, Preset};
-use scorenmf::score::{self, read_score, Note};
 
 const AUDIO: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
 const SCORE: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
@@ -39,6 +39,19 @@ struct Input {
     seconds: f64,
 }
 
+/// Everything printed, kept for `target/bench/report.md`.
+#[derive(Default)]
+struct Report(String);
+
+impl Report {
+    fn say(&mut self, s: impl Into<String>) {
+        let s = s.into();
+        println!("{s}");
+        self.0.push_str(&s);
+        self.0.push('\n');
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -47,16 +60,11 @@ fn main() {
     std::env::set_current_dir(root).expect("project root");
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut report = String::new();
-    let mut say = |s: String| {
-        println!("{s}");
-        report.push_str(&s);
-        report.push('\n');
-    };
+    let mut report = Report::default();
 
-    say(format!("# scorenmf benchmark\n\n{}\n", machine()));
+    report.say(format!("# scorenmf benchmark\n\n{}\n", machine()));
     let peak = gemm_peak();
-    say(format!(
+    report.say(format!(
         "faer GEMM peak (2048³): f32 {:.0} GFLOP/s on 1 thread, {:.0} on {}; f64 {:.0} / {:.0}\n",
         peak.f32_1, peak.f32_all, peak.threads, peak.f64_1, peak.f64_all
     ));
@@ -71,16 +79,29 @@ fn main() {
     for &m in minutes {
         inputs.push(repeated(&dir, m as f64 * 60.0, 1));
     }
+    let runs = whole_processes(&mut report, &dir, &inputs);
+    stage_tables(&mut report, &runs);
+    nmf_alone(&mut report, &dir, &inputs[1]);
+    if python {
+        python_reference(&mut report, &dir, &inputs, &runs);
+    }
+    std::fs::write(dir.join("report.md"), report.0).unwrap();
+}
 
-    // Whole processes.
-    say("## `scorenmf run` (transcription + per-instrument stems), whole process\n".into());
-    say("| input | preset | wall s | peak RSS MB | NMF s | NMF it/s | NMF GFLOP/s dense-eq. | R | N | H₀ tiles active |".into());
-    say("|---|---|---|---|---|---|---|---|---|---|".into());
+/// `scorenmf run` with per-instrument stems, both presets, as whole processes.
+fn whole_processes(
+    report: &mut Report,
+    dir: &Path,
+    inputs: &[Input],
+) -> Vec<(String, &'static str, RunResult)> {
+    report.say("## `scorenmf run` (transcription + per-instrument stems), whole process\n");
+    report.say("| input | preset | wall s | peak RSS MB | NMF s | NMF it/s | NMF GFLOP/s dense-eq. | R | N | H₀ tiles active |");
+    report.say("|---|---|---|---|---|---|---|---|---|---|");
     let mut runs = Vec::new();
-    for input in &inputs {
+    for input in inputs {
         for preset in ["fmp", "default"] {
             let r = run_scorenmf(&dir, input, preset, &[]);
-            say(format!(
+            report.say(format!(
                 "| {} ({:.0} s) | {preset} | {:.2} | {:.0} | {:.3} | {:.0} | {:.0} | {} | {} | {:.0} % |",
                 input.name,
                 input.seconds,
@@ -96,31 +117,38 @@ fn main() {
             runs.push((input.name.clone(), preset, r));
         }
     }
-    say(String::new());
-    for (name, preset, r) in &runs {
+    runs
+}
+
+/// Each long input's stages: wall time, CPU time, cores busy, peak memory.
+fn stage_tables(report: &mut Report, runs: &[(String, &'static str, RunResult)]) {
+    report.say("");
+    for (name, preset, r) in runs {
         if name == "chopin" {
             continue;
         }
-        say(format!("Stages of `{name}`, preset {preset}:\n"));
-        say("| stage | s | CPU s | cores busy | peak RSS MB |\n|---|---|---|---|---|".into());
+        report.say(format!("Stages of `{name}`, preset {preset}:\n"));
+        report.say("| stage | s | CPU s | cores busy | peak RSS MB |\n|---|---|---|---|---|");
         for (stage, s, rss, cpu) in &r.stages {
-            say(format!(
+            report.say(format!(
                 "| {stage} | {s:.3} | {cpu:.3} | {:.2} | {:.0} |",
                 cpu / s.max(1e-9),
                 *rss as f64 / 1e6
             ));
         }
-        say(String::new());
+        report.say("");
     }
+}
 
+/// The NMF alone on the 10-minute input: threads, score vs all-ones H₀, more pitches.
+fn nmf_alone(report: &mut Report, dir: &Path, ten: &Input) {
     // The NMF alone.
-    let ten = &inputs[1];
-    say(format!(
+    report.say(format!(
         "## NMF alone on `{}` (FMP geometry: n_fft 2048, hop 1024; 100 iterations, no early stop)\n",
         ten.name
     ));
-    say("| score | precision | H₀ | threads | s | it/s | GFLOP/s dense-eq. | GFLOP/s done | nonzeros of H₀ |".into());
-    say("|---|---|---|---|---|---|---|---|---|".into());
+    report.say("| score | precision | H₀ | threads | s | it/s | GFLOP/s dense-eq. | GFLOP/s done | nonzeros of H₀ |");
+    report.say("|---|---|---|---|---|---|---|---|---|");
     let (v, one) = nmf_inputs(ten);
     let all_threads = rayon::current_num_threads();
     let mut times = std::collections::HashMap::new();
@@ -137,7 +165,7 @@ fn main() {
                 };
                 let t = time_nmf(&v, w0, h0.clone(), precision, threads);
                 times.insert((label, precision, threads), t.seconds);
-                say(format!(
+                report.say(format!(
                     "| 1× pitches (R {}) | {precision:?} | {label} | {threads} | {:.3} | {:.0} | {:.0} | {:.0} | {} |",
                     h0.nrows(),
                     t.seconds,
@@ -154,7 +182,7 @@ fn main() {
         let nnz = h0.iter().filter(|x| **x != 0.0).count();
         let r = h0.nrows();
         let t = time_nmf(&v, w0, h0, Precision::Single, all_threads);
-        say(format!(
+        report.say(format!(
             "| {factor}× pitches (R {r}) | Single | score | {all_threads} | {:.3} | {:.0} | {:.0} | {:.0} | {nnz} |",
             t.seconds,
             100.0 / t.seconds,
@@ -163,45 +191,52 @@ fn main() {
         ));
     }
     let s = |l, p, t| times[&(l, p, t)];
-    say(format!(
+    report.say(format!(
         "\nThreads: {all_threads} vs 1 → {:.2}× (f32, score H₀). Score H₀ vs all-ones H₀, {all_threads} threads: {:.2}× less time in f32, {:.2}× in f64 (the `fmp` preset's precision).\n",
         s("score", Precision::Single, 1) / s("score", Precision::Single, all_threads),
         s("all ones", Precision::Single, all_threads) / s("score", Precision::Single, all_threads),
         s("all ones", Precision::Double, all_threads) / s("score", Precision::Double, all_threads),
     ));
+}
 
+/// The FMP reference pipeline in Python on the same inputs, against `run --preset fmp`.
+fn python_reference(
+    report: &mut Report,
+    dir: &Path,
+    inputs: &[Input],
+    runs: &[(String, &'static str, RunResult)],
+) {
     // The Python reference.
-    if python {
-        say("## Python reference (librosa 0.11 + libfmp 1.3, numba) vs `scorenmf run --preset fmp`\n".into());
-        say("| input | Python wall s | Python NMF s | Python peak RSS MB | scorenmf wall s | scorenmf NMF s | scorenmf peak RSS MB | whole × | NMF × | memory ratio |".into());
-        say("|---|---|---|---|---|---|---|---|---|---|".into());
-        for input in inputs.iter().take(2) {
-            let Some(py) = run_python(&dir, input) else {
-                say(format!("| {} | failed (see stderr) |", input.name));
-                continue;
-            };
-            let ours = &runs
-                .iter()
-                .find(|(n, p, _)| *n == input.name && *p == "fmp")
-                .unwrap()
-                .2;
-            say(format!(
-                "| {} | {:.2} | {:.3} | {:.0} | {:.2} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} |",
-                input.name,
-                py.wall,
-                py.nmf_seconds,
-                py.peak_rss as f64 / 1e6,
-                ours.wall,
-                ours.nmf_seconds,
-                ours.peak_mb(),
-                py.wall / ours.wall,
-                py.nmf_seconds / ours.nmf_seconds,
-                ours.peak_mb() / (py.peak_rss as f64 / 1e6),
-            ));
-        }
-        say(String::new());
+    report.say(
+        "## Python reference (librosa 0.11 + libfmp 1.3, numba) vs `scorenmf run --preset fmp`\n",
+    );
+    report.say("| input | Python wall s | Python NMF s | Python peak RSS MB | scorenmf wall s | scorenmf NMF s | scorenmf peak RSS MB | whole × | NMF × | memory ratio |");
+    report.say("|---|---|---|---|---|---|---|---|---|---|");
+    for input in inputs.iter().take(2) {
+        let Some(py) = run_python(&dir, input) else {
+            report.say(format!("| {} | failed (see stderr) |", input.name));
+            continue;
+        };
+        let ours = &runs
+            .iter()
+            .find(|(n, p, _)| *n == input.name && *p == "fmp")
+            .unwrap()
+            .2;
+        report.say(format!(
+            "| {} | {:.2} | {:.3} | {:.0} | {:.2} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            input.name,
+            py.wall,
+            py.nmf_seconds,
+            py.peak_rss as f64 / 1e6,
+            ours.wall,
+            ours.nmf_seconds,
+            ours.peak_mb(),
+            py.wall / ours.wall,
+            py.nmf_seconds / ours.nmf_seconds,
+            ours.peak_mb() / (py.peak_rss as f64 / 1e6),
+        ));
     }
-    std::fs::write(dir.join("report.md"), report).unwrap();
+    report.say("");
 }
 
 fn machine() -> String {
@@ -229,7 +264,7 @@ struct Peak {
 }
 
 fn gemm_peak() -> Peak {
-    fn run<T: scorenmf::nmf::Float>(par: Par) -> f64 {
+    fn run<T: scorenmf::model::nmf::Float>(par: Par) -> f64 {
         let n = 2048;
         let a = Mat::<T>::from_fn(n, n, |i, j| {
             T::from_f64(((i * 7 + j * 3) % 11) as f64 * 0.1)

@@ -13,12 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use scorenmf::audio::{read_audio, write_wav, Audio, WavEncoding};
 use scorenmf::eval::notes::{evaluate, EvalNote, NoteTolerances};
 use scorenmf::eval::perturb::{perturb, Perturbation};
+use scorenmf::io::audio::{read_audio, write_wav, Audio, WavEncoding};
+use scorenmf::io::score::{midi, read_score, Score};
 use scorenmf::pipeline::{run_transcription, Config, Preset};
-use scorenmf::score::{midi, read_score, Score};
-use scorenmf::synth::{random_piece, render, Timbre};
+use scorenmf::signal::synth::{random_piece, render, Timbre};
 
 const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
 
@@ -42,7 +42,7 @@ fn onset_f(truth: &Score, est: &Score) -> (f64, f64) {
 }
 
 fn fluidsynth_piece(dir: &Path, name: &str, score: &Score) -> Option<Piece> {
-    scorenmf::score::csv::write(&dir.join(format!("{name}.csv")), &score.notes).ok()?;
+    scorenmf::io::score::csv::write(&dir.join(format!("{name}.csv")), &score.notes).ok()?;
     let mid = dir.join(format!("{name}.mid"));
     let wav = dir.join(format!("{name}.wav"));
     midi::write(&mid, &score.notes).ok()?;
@@ -79,7 +79,7 @@ fn synth_piece(dir: &Path, name: &str, score: &Score) -> Piece {
     let x = render(&score.notes, timbre, 22050, len, 1);
     let wav = dir.join(format!("{name}.wav"));
     write_wav(&wav, &[x], 22050, WavEncoding::Float32).unwrap();
-    scorenmf::score::csv::write(&dir.join(format!("{name}.csv")), &score.notes).unwrap();
+    scorenmf::io::score::csv::write(&dir.join(format!("{name}.csv")), &score.notes).unwrap();
     Piece {
         name: name.into(),
         audio: read_audio(&wav).unwrap(),
@@ -129,7 +129,10 @@ fn main() {
             let jittered = perturb(&piece.truth, &Perturbation::default(), seed);
             f_score += onset_f(&piece.truth, &jittered.score).0;
             let out = run_transcription(&piece.audio, &jittered.score, &config, |_| {}).unwrap();
-            let est = Score::new(scorenmf::outputs::played_notes(&out.transcription), vec![]);
+            let est = Score::new(
+                scorenmf::io::outputs::played_notes(&out.transcription),
+                vec![],
+            );
             f_ours += onset_f(&piece.truth, &est).0;
 
             let with_fakes = perturb(
@@ -148,7 +151,10 @@ fn main() {
                 .iter()
                 .filter(|u| with_fakes.fake[u.score_note])
                 .count();
-            let est = Score::new(scorenmf::outputs::played_notes(&out.transcription), vec![]);
+            let est = Score::new(
+                scorenmf::io::outputs::played_notes(&out.transcription),
+                vec![],
+            );
             let (f, p) = onset_f(&piece.truth, &est);
             prec += p;
             f_fake += f;

@@ -1,6 +1,6 @@
 //! Times `bss_eval_sources` on synthetic stems: `cargo run --release --example bench_eval_stems -- SECONDS SOURCES`.
 use scorenmf::eval::stems::bss_eval_sources;
-use scorenmf::synth::white_noise;
+use scorenmf::signal::synth::white_noise;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: f64 = args.get(1).map_or(180.0, |a| a.parse().unwrap());

@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use scorenmf::audio::read_audio;
 use scorenmf::eval::perturb::{perturb, Perturbation};
+use scorenmf::io::audio::read_audio;
+use scorenmf::io::score::read_score;
 use scorenmf::pipeline::{run_transcription, Config, Preset};
-use scorenmf::score::read_score;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -34,7 +34,7 @@ fn main() {
     }
     if std::env::var("LINEAR_KL").is_ok() {
         config.magnitude = scorenmf::pipeline::Magnitude::Linear;
-        config.nmf.divergence = scorenmf::nmf::Divergence::Kl;
+        config.nmf.divergence = scorenmf::model::nmf::Divergence::Kl;
     }
     for (key, field) in [
         ("CHORD_TOL", &mut config.transcribe.onset.chord_tol),

@@ -1,10 +1,10 @@
-//! The WᵀV kernel (`scorenmf::kernel::at_b`) alone, one thread, f32: GFLOP/s with B hot in
+//! The WᵀV kernel (`scorenmf::model::kernel::at_b`) alone, one thread, f32: GFLOP/s with B hot in
 //! cache and cold (a new tile of a 53 MB V each call). Environment: `K` (1040), `A` (rows of
 //! the product, 16), `LEN` (frames per tile, 16), `SHIFT` (floats by which every column starts
 //! after a cache-line boundary, 0: 1 shows what unaligned columns cost), `AHEAD` (set: each call
 //! also fetches the next tile into cache, as the NMF does), `SMALL_PAGES` (set: V on 4 KB pages
 //! only, without `kernel::advise_huge_pages`).
-use scorenmf::kernel::{at_b, Aligned};
+use scorenmf::model::kernel::{at_b, Aligned};
 use std::time::Instant;
 fn main() {
     let env = |k: &str, d: usize| {

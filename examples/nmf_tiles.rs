@@ -5,11 +5,11 @@
 //! has only its first row non-zero: what an iteration costs with next to no work beyond
 //! streaming V).
 use nalgebra::DMatrix;
-use scorenmf::audio::read_audio;
-use scorenmf::nmf::{factorize, NmfParams, Precision};
+use scorenmf::io::audio::read_audio;
+use scorenmf::io::score::read_score;
+use scorenmf::model::nmf::{factorize, NmfParams, Precision};
 use scorenmf::pipeline::{nmf_inputs, Config, Preset};
-use scorenmf::score::read_score;
-use scorenmf::stft::StftParams;
+use scorenmf::signal::stft::StftParams;
 use std::path::Path;
 use std::time::Instant;
 

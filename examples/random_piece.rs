@@ -1,4 +1,4 @@
-//! Writes the seeded two-hand test piece of `scorenmf::synth::random_piece` as an FMP-style CSV
+//! Writes the seeded two-hand test piece of `scorenmf::signal::synth::random_piece` as an FMP-style CSV
 //! score (the pieces of the accuracy and separation tables):
 //!
 //!     cargo run --release --example random_piece -- SECONDS SEED OUT.csv
@@ -15,8 +15,8 @@ fn main() {
         eprintln!("random_piece: SECONDS must be a number and SEED an integer");
         std::process::exit(2);
     };
-    let score = scorenmf::synth::random_piece(seconds, seed);
-    if let Err(e) = scorenmf::score::csv::write(Path::new(out), &score.notes) {
+    let score = scorenmf::signal::synth::random_piece(seconds, seed);
+    if let Err(e) = scorenmf::io::score::csv::write(Path::new(out), &score.notes) {
         eprintln!("random_piece: {e}");
         std::process::exit(1);
     }

@@ -79,7 +79,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn read(path: &Path, source: std::io::Error) -> Self {
+    /// A file that could not be read.
+    pub fn read(path: &Path, source: std::io::Error) -> Self {
         Error::Read {
             path: path.to_path_buf(),
             source,

@@ -8,36 +8,34 @@
 //!
 //! | stage | module | in → out |
 //! |---|---|---|
-//! | decode, mix down, resample, write | [`audio`] | file → [`audio::Audio`] → mono `Vec<f32>` |
-//! | read the score | [`score`] | CSV / MIDI file → [`score::Score`] |
-//! | short-time Fourier transform | [`stft`] | samples → [`stft::Spectrogram`] |
-//! | initial templates W₀ (harmonic + onset per pitch) | [`templates`] | score → K × R matrix |
-//! | score-constrained activations H₀ | [`activations`] | score → R × N matrix |
-//! | constrained NMF (Euclidean, KL) | [`nmf`] | V, W₀, H₀ → W, H |
-//! | per-pitch onset novelty on a fine grid | [`onsets`] | samples → Δ(n, k) |
-//! | note events: onsets, offsets, gains, not-played notes | [`transcribe`] | novelty + H → events |
-//! | the stages in order, one `Config` | [`pipeline`] | audio + score → results |
-//! | output files | [`outputs`] | results → CSV, MIDI, JSON |
-//! | what the command line reports about inputs | [`inspect`] | audio + score → report |
+//! | decode, mix down, resample, write | [`io::audio`] | file → [`io::audio::Audio`] → mono `Vec<f32>` |
+//! | read the score | [`io::score`] | CSV / MIDI file → [`io::score::Score`] |
+//! | short-time Fourier transform | [`signal::stft`] | samples → [`signal::stft::Spectrogram`] |
+//! | per-pitch onset novelty on a fine grid | [`signal::onsets`] | samples → Δ(n, k) |
+//! | initial templates W₀ (harmonic + onset per pitch) | [`model::templates`] | score → K × R matrix |
+//! | score-constrained activations H₀ | [`model::activations`] | score → R × N matrix |
+//! | constrained NMF (Euclidean, KL) | [`model::nmf`] | V, W₀, H₀ → W, H |
+//! | note events: onsets, offsets, gains, not-played notes | [`tasks::transcribe`] | novelty + H → events |
+//! | stems per instrument, pitch, note; residual | [`tasks::separate`] | W, H + audio → WAV files |
+//! | the analysis stages in order, one `Config` | [`pipeline`] | audio + score → results |
+//! | output files | [`io::outputs`] | results → CSV, MIDI, JSON |
+//! | one whole run: inputs → every output file | [`job`] | paths + `Config` → files + summary |
+//! | transcription and separation metrics | [`eval`] | reference + estimate → scores |
+//!
+//! The folders follow the stages: [`io`] (files in and out), [`signal`] (STFT, onset novelty),
+//! [`model`] (templates, activations, NMF), [`tasks`] (transcription, separation, inspection),
+//! [`eval`]; [`pipeline`] runs the analysis and [`job`] a whole command, which the `scorenmf`
+//! binary only parses arguments for.
 
-pub mod activations;
-pub mod atomic;
-pub mod audio;
 pub mod error;
 pub mod eval;
-pub mod inspect;
-pub mod kernel;
-pub mod nmf;
-pub mod onsets;
-pub mod outputs;
+pub mod io;
+pub mod job;
+pub mod model;
 pub mod pipeline;
 pub mod profile;
-pub mod score;
-pub mod separate;
+pub mod signal;
 pub mod stats;
-pub mod stft;
-pub mod synth;
-pub mod templates;
-pub mod transcribe;
+pub mod tasks;
 
 pub use error::{Error, Result};

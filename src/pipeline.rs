@@ -6,18 +6,20 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::activations::{init_activations, ActivationParams};
-use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::kernel::{advise_huge_pages, line, padded};
-use crate::nmf::{factorize_in_place, Divergence, Factorization, NmfParams, Precision};
-use crate::onsets::{Grid, NoveltyBank};
+use crate::io::audio::Audio;
+use crate::io::score::{Note, Score};
+use crate::model::activations::{init_activations, ActivationParams};
+use crate::model::kernel::{advise_huge_pages, line, padded};
+use crate::model::nmf::{factorize_in_place, Divergence, Factorization, NmfParams, Precision};
+use crate::model::templates::{components, init_templates, Component, TemplateParams};
 use crate::profile;
-use crate::score::{Note, Score};
-use crate::separate::{write_stems, MaskModel, Model, SeparateParams, StemFile, StemRequest};
-use crate::stft::{magnitude, Stft, StftParams};
-use crate::templates::{components, init_templates, Component, TemplateParams};
-use crate::transcribe::{
+use crate::signal::onsets::{Grid, NoveltyBank};
+use crate::signal::stft::{magnitude, Stft, StftParams};
+use crate::tasks::separate::{
+    write_stems, MaskModel, Model, SeparateParams, StemFile, StemRequest,
+};
+use crate::tasks::transcribe::{
     novelty_requests, transcribe, Activations, Fine, TranscribeParams, Transcription,
 };
 
@@ -350,9 +352,9 @@ pub fn separate(
     score: &Score,
     c: &Config,
     out: &mut TranscribeOutput,
-    by: &[crate::separate::By],
+    by: &[crate::tasks::separate::By],
     full_length: bool,
-    encoding: crate::audio::WavEncoding,
+    encoding: crate::io::audio::WavEncoding,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
     let refit = match c.separate.model {

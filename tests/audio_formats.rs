@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use scorenmf::audio::{read_audio, write_wav, Container, WavEncoding};
-use scorenmf::stft::{Stft, StftParams};
+use scorenmf::io::audio::{read_audio, write_wav, Container, WavEncoding};
+use scorenmf::signal::stft::{Stft, StftParams};
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("scorenmf-{name}-{}", std::process::id()));

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use scorenmf::audio;
-use scorenmf::score::{csv, midi};
+use scorenmf::io::audio;
+use scorenmf::io::score::{csv, midi};
 
 /// A small deterministic generator (SplitMix64), so failures reproduce.
 struct SplitMix(u64);

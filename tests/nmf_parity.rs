@@ -6,11 +6,11 @@ mod common;
 use std::path::Path;
 
 use nalgebra::DMatrix;
-use scorenmf::activations::{init_activations, ActivationParams};
-use scorenmf::nmf::{factorize, Divergence, NmfParams, Precision};
+use scorenmf::model::activations::{init_activations, ActivationParams};
+use scorenmf::model::nmf::{factorize, Divergence, NmfParams, Precision};
+use scorenmf::model::templates::{components, init_templates, TemplateParams};
 use scorenmf::pipeline::{Config, Preset};
-use scorenmf::stft::{Stft, StftParams};
-use scorenmf::templates::{components, init_templates, TemplateParams};
+use scorenmf::signal::stft::{Stft, StftParams};
 
 const DIR: &str = "tests/data/fmp_reference";
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use scorenmf::score::{midi, read_score, Note};
+use scorenmf::io::score::{midi, read_score, Note};
 
 fn pretty_midi_notes(stem: &str) -> Vec<(f64, f64, u8, u8)> {
     let text = std::fs::read_to_string(format!("tests/data/midi/{stem}.notes.csv")).unwrap();

@@ -5,11 +5,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use scorenmf::audio::{read_audio, Audio, AudioFormat, Container, WavEncoding};
+use scorenmf::io::audio::{read_audio, Audio, AudioFormat, Container, WavEncoding};
+use scorenmf::io::score::Score;
 use scorenmf::pipeline::{run_transcription, separate, Config, Preset};
-use scorenmf::score::Score;
-use scorenmf::separate::By;
-use scorenmf::synth::{random_piece, render, Timbre};
+use scorenmf::signal::synth::{random_piece, render, Timbre};
+use scorenmf::tasks::separate::By;
 
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("scorenmf-sep-{name}-{}", std::process::id()));
@@ -151,7 +151,7 @@ fn stereo_44100_stems_add_up() {
 #[test]
 fn synthetic_hands_separate_and_linear_kl_masks_win() {
     use scorenmf::eval::stems::bss_eval_sources;
-    use scorenmf::separate::MaskModel;
+    use scorenmf::tasks::separate::MaskModel;
     let score = random_piece(20.0, 5);
     let sr = 22050;
     let truth = hands(&score, sr, 21 * sr as usize, 9);

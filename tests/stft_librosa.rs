@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use scorenmf::audio::read_audio;
-use scorenmf::stft::{Stft, StftParams};
+use scorenmf::io::audio::read_audio;
+use scorenmf::signal::stft::{Stft, StftParams};
 
 const WAV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
 

@@ -5,10 +5,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use scorenmf::audio::{Audio, AudioFormat, Container};
+use scorenmf::io::audio::{Audio, AudioFormat, Container};
+use scorenmf::io::score::{Note, Score};
 use scorenmf::pipeline::{run_transcription, Config, Preset};
-use scorenmf::score::{Note, Score};
-use scorenmf::synth::{render, Timbre};
+use scorenmf::signal::synth::{render, Timbre};
 
 fn note(onset: f64, duration: f64, pitch: u8, velocity: f64, instrument: &str) -> Note {
     Note {

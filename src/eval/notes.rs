@@ -22,7 +22,7 @@
 
 use serde::Serialize;
 
-use crate::score::Note;
+use crate::io::score::Note;
 
 /// Matching tolerances (mir_eval's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

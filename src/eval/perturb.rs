@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
-use crate::score::{Note, Score};
+use crate::io::score::{Note, Score};
 
 /// How to degrade a score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -122,7 +122,7 @@ pub fn perturb(score: &Score, p: &Perturbation, seed: u64) -> Perturbed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::random_piece;
+    use crate::signal::synth::random_piece;
 
     #[test]
     fn jitter_is_bounded_seeded_and_fakes_are_marked() {

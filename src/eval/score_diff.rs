@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::score::{pitch_name, Score};
+use crate::io::score::{pitch_name, Score};
 use crate::stats::quantile;
 
 /// A score note the transcription judged not played.

@@ -325,7 +325,7 @@ impl Solver {
 mod tests {
     use super::*;
 
-    use crate::synth::white_noise as noise;
+    use crate::signal::synth::white_noise as noise;
 
     #[test]
     fn a_perfect_estimate_scores_high_and_leakage_lowers_sir() {

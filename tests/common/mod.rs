@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use scorenmf::audio::{read_audio, Audio};
-use scorenmf::score::{read_score, Score};
+use scorenmf::io::audio::{read_audio, Audio};
+use scorenmf::io::score::{read_score, Score};
 
 pub const CHOPIN_WAV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
 pub const CHOPIN_CSV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";

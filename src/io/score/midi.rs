@@ -22,9 +22,9 @@ use midly::{
     Format, Header, MetaMessage, MidiMessage, Smf, Timing, Track, TrackEvent, TrackEventKind,
 };
 
-use crate::atomic;
 use crate::error::{Error, Result};
-use crate::score::{check_times, Note, Score};
+use crate::io::atomic;
+use crate::io::score::{check_times, Note, Score};
 
 /// Tick → seconds conversion for one file.
 struct TempoMap {
@@ -127,112 +127,13 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     }
     check_chunks(bytes).map_err(|(track, msg)| Error::midi(path, track, msg))?;
     let single_track = smf.header.format == Format::SingleTrack;
-
-    let mut tempos = Vec::new();
-    for track in &smf.tracks {
-        let mut tick = 0u64;
-        for ev in track {
-            tick += ev.delta.as_int() as u64;
-            if let TrackEventKind::Meta(MetaMessage::Tempo(t)) = ev.kind {
-                tempos.push((tick, t.as_int().max(1)));
-            }
-        }
-    }
-    let map = TempoMap::new(smf.header.timing, tempos);
-
+    let map = tempo_map(&smf);
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
     for (index, track) in smf.tracks.iter().enumerate() {
-        let number = index + 1;
-        let name = track.iter().find_map(|ev| match ev.kind {
-            TrackEventKind::Meta(MetaMessage::TrackName(n)) if !text(n).is_empty() => Some(text(n)),
-            _ => None,
-        });
-        let channels_used: std::collections::BTreeSet<u8> = track
-            .iter()
-            .filter_map(|ev| match ev.kind {
-                TrackEventKind::Midi { channel, .. } => Some(channel.as_int()),
-                _ => None,
-            })
-            .collect();
-        let label = |channel: u8| match (&name, single_track && channels_used.len() > 1) {
-            (Some(n), false) => n.clone(),
-            (_, true) => format!("channel {}", channel + 1),
-            (None, false) => format!("track {number}"),
-        };
-
-        // (channel, key) → queue of (start tick, velocity)
-        let mut sounding: HashMap<(u8, u8), VecDeque<(u64, u8)>> = HashMap::new();
-        let mut tick = 0u64;
-        let mut drums = 0usize;
-        let mut unmatched_offs = 0usize;
-        let close = |ch: u8, key: u8, start: u64, vel: u8, end: u64, notes: &mut Vec<Note>| {
-            let onset = map.seconds(start);
-            let duration = map.seconds(end) - onset;
-            notes.push(Note {
-                onset,
-                duration,
-                pitch: key,
-                velocity: vel as f64 / 127.0,
-                instrument: label(ch),
-            });
-        };
-        for ev in track {
-            tick += ev.delta.as_int() as u64;
-            let TrackEventKind::Midi { channel, message } = ev.kind else {
-                continue;
-            };
-            let ch = channel.as_int();
-            let (key, on_vel) = match message {
-                MidiMessage::NoteOn { key, vel } => (key.as_int(), vel.as_int()),
-                MidiMessage::NoteOff { key, .. } => (key.as_int(), 0),
-                _ => continue,
-            };
-            if ch == 9 {
-                drums += usize::from(on_vel > 0);
-                continue;
-            }
-            if on_vel > 0 {
-                sounding
-                    .entry((ch, key))
-                    .or_default()
-                    .push_back((tick, on_vel));
-            } else if let Some((start, vel)) =
-                sounding.get_mut(&(ch, key)).and_then(VecDeque::pop_front)
-            {
-                close(ch, key, start, vel, tick, &mut notes);
-            } else {
-                unmatched_offs += 1;
-            }
-        }
-        let mut left: Vec<_> = sounding
-            .into_iter()
-            .flat_map(|((ch, key), q)| q.into_iter().map(move |(s, v)| (s, ch, key, v)))
-            .collect();
-        left.sort_unstable();
-        if !left.is_empty() {
-            warnings.push(format!(
-                "{}: track {number}: {} notes still sounding at the end of the track (at {:.3} s) were closed there",
-                path.display(),
-                left.len(),
-                map.seconds(tick)
-            ));
-        }
-        for (start, ch, key, vel) in left {
-            close(ch, key, start, vel, tick, &mut notes);
-        }
-        if drums > 0 {
-            warnings.push(format!(
-                "{}: track {number}: {drums} notes on channel 10 (drums) skipped",
-                path.display()
-            ));
-        }
-        if unmatched_offs > 0 {
-            warnings.push(format!(
-                "{}: track {number}: {unmatched_offs} note-offs without a sounding note ignored",
-                path.display()
-            ));
-        }
+        let label = track_labeller(track, index + 1, single_track);
+        let read = read_track(track, &map, &label, &mut notes);
+        warnings.extend(read.warnings(path, index + 1, &map));
     }
     for n in &notes {
         check_times(n.onset, n.duration).map_err(|msg| Error::midi(path, None, msg))?;
@@ -244,6 +145,155 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
         });
     }
     Ok(Score::new(notes, warnings))
+}
+
+/// One tempo map from the tempo events of every track.
+fn tempo_map(smf: &Smf) -> TempoMap {
+    let mut tempos = Vec::new();
+    for track in &smf.tracks {
+        let mut tick = 0u64;
+        for ev in track {
+            tick += ev.delta.as_int() as u64;
+            if let TrackEventKind::Meta(MetaMessage::Tempo(t)) = ev.kind {
+                tempos.push((tick, t.as_int().max(1)));
+            }
+        }
+    }
+    TempoMap::new(smf.header.timing, tempos)
+}
+
+/// The instrument label of the notes of track `number` by channel: the track name, else
+/// `track N`; in a format-0 file using several channels, `channel N`.
+fn track_labeller(
+    track: &[TrackEvent],
+    number: usize,
+    single_track: bool,
+) -> impl Fn(u8) -> String {
+    let name = track.iter().find_map(|ev| match ev.kind {
+        TrackEventKind::Meta(MetaMessage::TrackName(n)) if !text(n).is_empty() => Some(text(n)),
+        _ => None,
+    });
+    let channels_used: std::collections::BTreeSet<u8> = track
+        .iter()
+        .filter_map(|ev| match ev.kind {
+            TrackEventKind::Midi { channel, .. } => Some(channel.as_int()),
+            _ => None,
+        })
+        .collect();
+    let by_channel = single_track && channels_used.len() > 1;
+    move |channel: u8| match (&name, by_channel) {
+        (Some(n), false) => n.clone(),
+        (_, true) => format!("channel {}", channel + 1),
+        (None, false) => format!("track {number}"),
+    }
+}
+
+/// What reading one track left to warn about.
+struct TrackRead {
+    /// Notes still sounding at the track's end (closed there), and the end's tick.
+    closed_at_end: usize,
+    end_tick: u64,
+    drums: usize,
+    unmatched_offs: usize,
+}
+
+impl TrackRead {
+    fn warnings(&self, path: &Path, number: usize, map: &TempoMap) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.closed_at_end > 0 {
+            w.push(format!(
+                "{}: track {number}: {} notes still sounding at the end of the track (at {:.3} s) were closed there",
+                path.display(),
+                self.closed_at_end,
+                map.seconds(self.end_tick)
+            ));
+        }
+        if self.drums > 0 {
+            w.push(format!(
+                "{}: track {number}: {} notes on channel 10 (drums) skipped",
+                path.display(),
+                self.drums
+            ));
+        }
+        if self.unmatched_offs > 0 {
+            w.push(format!(
+                "{}: track {number}: {} note-offs without a sounding note ignored",
+                path.display(),
+                self.unmatched_offs
+            ));
+        }
+        w
+    }
+}
+
+/// The notes of one track, appended to `notes`: note-on with velocity 0 as note-off, the
+/// sounding notes of one key and channel paired first-in first-out, channel 10 skipped, notes
+/// still sounding at the end closed there.
+fn read_track(
+    track: &[TrackEvent],
+    map: &TempoMap,
+    label: &dyn Fn(u8) -> String,
+    notes: &mut Vec<Note>,
+) -> TrackRead {
+    // (channel, key) → queue of (start tick, velocity)
+    let mut sounding: HashMap<(u8, u8), VecDeque<(u64, u8)>> = HashMap::new();
+    let mut tick = 0u64;
+    let mut drums = 0usize;
+    let mut unmatched_offs = 0usize;
+    let close = |ch: u8, key: u8, start: u64, vel: u8, end: u64, notes: &mut Vec<Note>| {
+        let onset = map.seconds(start);
+        let duration = map.seconds(end) - onset;
+        notes.push(Note {
+            onset,
+            duration,
+            pitch: key,
+            velocity: vel as f64 / 127.0,
+            instrument: label(ch),
+        });
+    };
+    for ev in track {
+        tick += ev.delta.as_int() as u64;
+        let TrackEventKind::Midi { channel, message } = ev.kind else {
+            continue;
+        };
+        let ch = channel.as_int();
+        let (key, on_vel) = match message {
+            MidiMessage::NoteOn { key, vel } => (key.as_int(), vel.as_int()),
+            MidiMessage::NoteOff { key, .. } => (key.as_int(), 0),
+            _ => continue,
+        };
+        if ch == 9 {
+            drums += usize::from(on_vel > 0);
+            continue;
+        }
+        if on_vel > 0 {
+            sounding
+                .entry((ch, key))
+                .or_default()
+                .push_back((tick, on_vel));
+        } else if let Some((start, vel)) =
+            sounding.get_mut(&(ch, key)).and_then(VecDeque::pop_front)
+        {
+            close(ch, key, start, vel, tick, notes);
+        } else {
+            unmatched_offs += 1;
+        }
+    }
+    let mut left: Vec<_> = sounding
+        .into_iter()
+        .flat_map(|((ch, key), q)| q.into_iter().map(move |(s, v)| (s, ch, key, v)))
+        .collect();
+    left.sort_unstable();
+    let closed_at_end = left.len();
+    for (start, ch, key, vel) in left {
+        close(ch, key, start, vel, tick, notes);
+    }
+    TrackRead {
+        closed_at_end,
+        end_tick: tick,
+        drums,
+        unmatched_offs,
+    }
 }
 
 /// Ticks per quarter note of written files.

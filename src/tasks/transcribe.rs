@@ -1,7 +1,7 @@
 //! Note events from the audio, the score and the factorization: for every score note, was it
 //! played, when did it start and end, and how loud was it.
 //!
-//! 1. **Onset.** On the per-pitch onset novelty Δ_p ([`crate::onsets`]), the strongest peak
+//! 1. **Onset.** On the per-pitch onset novelty Δ_p ([`crate::signal::onsets`]), the strongest peak
 //!    within ±`search` of the expected onset, weighted by a Gaussian prior
 //!    exp(−d²/2σ²) around it, placed between frames by parabolic interpolation. The expected
 //!    onset is the score onset plus the score's median offset against the audio (measured in a
@@ -21,7 +21,7 @@
 //!    up its neighbour's partials) but explains nothing the neighbour's template and the floor
 //!    cannot; an octave doubling explains little alone but keeps its activation. Also reported,
 //!    not used in the decision: the onset novelty of the note's free partials (those colliding
-//!    with no partial of a note sounding then, [`crate::onsets::exclusive`]); fake notes placed
+//!    with no partial of a note sounding then, [`crate::signal::onsets::exclusive`]); fake notes placed
 //!    at other notes' onsets catch their broadband attack, so it tells little.
 //! 3. **Offset.** Where the note's harmonic activation, after its peak, decays below
 //!    `offset_fraction` of that peak (interpolated between frames), or the next onset of the same
@@ -38,12 +38,12 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::kernel;
-use crate::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
-use crate::score::{pitch_name, Score};
+use crate::io::score::{pitch_name, Score};
+use crate::model::kernel;
+use crate::model::templates::{pitch_frequency, Component, Kind};
+use crate::signal::onsets::{exclusive, peaks, Grid, NoveltyBank, OnsetParams};
+use crate::signal::stft::StftParams;
 use crate::stats::median;
-use crate::stft::StftParams;
-use crate::templates::{pitch_frequency, Component, Kind};
 
 /// Parameters of the transcription from the novelty and the factorization.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -321,7 +321,7 @@ impl Activations<'_> {
 /// The local refits of [`Activations::unique_share`], which share their columns: WᵀV and WᵀW
 /// are computed once over all of them, each only over the bins where its columns are non-zero
 /// (templates and floor bands are zero over most of the spectrum), and a fit on a subset of the
-/// columns reads the matching entries. The same updates as [`crate::nmf::refit_h`].
+/// columns reads the matching entries. The same updates as [`crate::model::nmf::refit_h`].
 struct LocalFit {
     frames: usize,
     /// Number of columns of W.
@@ -592,7 +592,7 @@ pub fn novelty_requests(
     grid: &Grid,
     op: &OnsetParams,
     a4: f64,
-) -> Vec<(Vec<crate::onsets::Band>, usize, usize)> {
+) -> Vec<(Vec<crate::signal::onsets::Band>, usize, usize)> {
     let reach = 2.0 * op.search + 0.1;
     score
         .notes
@@ -619,7 +619,9 @@ pub struct Fine<'a> {
 
 /// Transcribes `score` against the comb novelty `flux` of each note (from
 /// [`novelty_requests`]), the short-window novelty of `fine` that refines the onsets, if given,
-/// and the activations; `a4` is the tuning reference in Hz.
+/// and the activations; `a4` is the tuning reference in Hz. The steps, each a function below:
+/// the score's median offset, candidate onsets per note, chord agreement, the per-pitch choice
+/// in order, the refinement, the evidence, and the decision with offsets and gains.
 pub fn transcribe(
     score: &Score,
     flux: &NoveltyBank,
@@ -630,43 +632,79 @@ pub fn transcribe(
 ) -> crate::Result<Transcription> {
     let op = &p.onset;
     let notes = &score.notes;
-    let window = |expected: f64| {
-        let a = flux.frame_at(expected - op.search);
-        let b = flux.frame_at(expected + op.search) + 1;
-        (a, b)
-    };
-    let combs: Vec<&[crate::onsets::Band]> = (0..notes.len()).map(|m| flux.comb(m)).collect();
-
-    // Pass 1: the score's median offset against the audio.
     let score_offset = if op.align_median {
-        median(
-            notes
-                .iter()
-                .enumerate()
-                .filter_map(|(m, n)| {
-                    let (a, b) = window(n.onset);
-                    best_peak(
-                        &flux.novelty(m, None, a, b),
-                        a,
-                        flux,
-                        n.onset,
-                        op.prior_sigma,
-                    )
-                    .map(|t| t - n.onset)
-                })
-                .collect(),
-        )
+        median_score_offset(score, flux, op)
     } else {
         0.0
     };
-
-    // Pass 2: candidate onsets per note (prior-weighted novelty peaks in its window) …
     let expected: Vec<f64> = notes.iter().map(|n| n.onset + score_offset).collect();
-    let prior = |t: f64, e: f64| (-(t - e).powi(2) / (2.0 * op.prior_sigma * op.prior_sigma)).exp();
-    let mut curves = Vec::with_capacity(notes.len());
-    let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(notes.len());
-    for m in 0..notes.len() {
-        let (a, b) = window(expected[m]);
+    let (curves, mut cands) = candidate_onsets(flux, &expected, op);
+    agree_on_chords(score, flux, &expected, &curves, &mut cands, op);
+    let mut onset = onsets_in_order(score, &cands, &expected, p.min_gap);
+    if let Some(fine) = fine {
+        refine_onsets(score, fine, &mut onset, op, a4)?;
+    }
+    let raw = raw_evidence(score, flux, act, &onset, p, a4);
+    let evidence = relative_evidence(&raw);
+    let (events, not_played) = decide(score, act, &onset, &raw, &evidence, p);
+    Ok(Transcription {
+        events,
+        not_played,
+        score_offset,
+        evidence,
+    })
+}
+
+/// The frames of `flux` within ±`search` of `expected`, as a range [a, b).
+fn search_window(flux: &NoveltyBank, expected: f64, search: f64) -> (usize, usize) {
+    (
+        flux.frame_at(expected - search),
+        flux.frame_at(expected + search) + 1,
+    )
+}
+
+/// Pass 1: the score's median offset against the audio, the median over the notes of
+/// (best prior-weighted novelty peak within ±`search` of the score onset) − score onset.
+fn median_score_offset(score: &Score, flux: &NoveltyBank, op: &OnsetParams) -> f64 {
+    median(
+        score
+            .notes
+            .iter()
+            .enumerate()
+            .filter_map(|(m, n)| {
+                let (a, b) = search_window(flux, n.onset, op.search);
+                best_peak(
+                    &flux.novelty(m, None, a, b),
+                    a,
+                    flux,
+                    n.onset,
+                    op.prior_sigma,
+                )
+                .map(|t| t - n.onset)
+            })
+            .collect(),
+    )
+}
+
+/// The Gaussian prior exp(−(t − e)²/2σ²) on an onset at `t` expected at `e`.
+fn prior(t: f64, e: f64, sigma: f64) -> f64 {
+    (-(t - e).powi(2) / (2.0 * sigma * sigma)).exp()
+}
+
+/// The novelty curves a note's onset is read from: (first frame, values).
+type Curves = Vec<(usize, Vec<f32>)>;
+
+/// Pass 2: each note's novelty curve in ±`search` of its expected onset, and its peaks as
+/// candidates, scored height × prior.
+fn candidate_onsets(
+    flux: &NoveltyBank,
+    expected: &[f64],
+    op: &OnsetParams,
+) -> (Curves, Vec<Vec<Candidate>>) {
+    let mut curves = Vec::with_capacity(expected.len());
+    let mut cands = Vec::with_capacity(expected.len());
+    for (m, &e) in expected.iter().enumerate() {
+        let (a, b) = search_window(flux, e, op.search);
         let curve = flux.novelty(m, None, a, b);
         cands.push(
             peaks(&curve)
@@ -676,14 +714,29 @@ pub fn transcribe(
                     Candidate {
                         time,
                         height: pk.height,
-                        score: pk.height as f64 * prior(time, expected[m]),
+                        score: pk.height as f64 * prior(time, e, op.prior_sigma),
                     }
                 })
                 .collect(),
         );
         curves.push((a, curve));
     }
-    // … chords agree on a common onset: their candidates near it count `CHORD_BONUS` times …
+    (curves, cands)
+}
+
+/// Chords (score onsets within `chord_tol` of the first) agree on a common onset, the best
+/// prior-weighted peak of the sum of their curves: each note's candidates within
+/// [`CHORD_SPREAD`] of it count [`CHORD_BONUS`] times, and a note with none there gets the
+/// common onset as a candidate of its own.
+fn agree_on_chords(
+    score: &Score,
+    flux: &NoveltyBank,
+    expected: &[f64],
+    curves: &Curves,
+    cands: &mut [Vec<Candidate>],
+    op: &OnsetParams,
+) {
+    let notes = &score.notes;
     let mut i = 0;
     while i < notes.len() {
         let mut j = i + 1;
@@ -705,130 +758,201 @@ pub fn transcribe(
                 .collect();
             if let Some(common) = best_peak(&sum, a, flux, expected[i], op.prior_sigma) {
                 for m in i..j {
-                    let near: Vec<&mut Candidate> = cands[m]
-                        .iter_mut()
-                        .filter(|c| (c.time - common).abs() <= CHORD_SPREAD)
-                        .collect();
-                    if near.is_empty() {
-                        let (a_m, curve) = &curves[m];
-                        let height = curve
-                            .get(flux.frame_at(common).saturating_sub(*a_m))
-                            .copied()
-                            .unwrap_or(0.0);
-                        cands[m].push(Candidate {
-                            time: common,
-                            height,
-                            score: CHORD_BONUS * height as f64 * prior(common, expected[m]),
-                        });
-                    } else {
-                        for c in near {
-                            c.score *= CHORD_BONUS;
-                        }
-                    }
+                    favour_common_onset(flux, common, expected[m], &curves[m], &mut cands[m], op);
                 }
             }
         }
         i = j;
     }
-    // … and the notes of each pitch take, jointly, the candidates of largest total score that
-    // keep them in order at least `min_gap` apart (dynamic programming along the pitch).
-    let mut onset = expected.clone();
+}
+
+/// One chord note's part of [`agree_on_chords`].
+fn favour_common_onset(
+    flux: &NoveltyBank,
+    common: f64,
+    expected: f64,
+    (a, curve): &(usize, Vec<f32>),
+    cands: &mut Vec<Candidate>,
+    op: &OnsetParams,
+) {
+    let near: Vec<&mut Candidate> = cands
+        .iter_mut()
+        .filter(|c| (c.time - common).abs() <= CHORD_SPREAD)
+        .collect();
+    if near.is_empty() {
+        let height = curve
+            .get(flux.frame_at(common).saturating_sub(*a))
+            .copied()
+            .unwrap_or(0.0);
+        cands.push(Candidate {
+            time: common,
+            height,
+            score: CHORD_BONUS * height as f64 * prior(common, expected, op.prior_sigma),
+        });
+    } else {
+        for c in near {
+            c.score *= CHORD_BONUS;
+        }
+    }
+}
+
+/// The notes of each pitch take, jointly, the candidates of largest total score that keep them
+/// in order at least `min_gap` apart ([`choose_in_order`]); a note without candidates keeps its
+/// expected onset.
+fn onsets_in_order(
+    score: &Score,
+    cands: &[Vec<Candidate>],
+    expected: &[f64],
+    min_gap: f64,
+) -> Vec<f64> {
+    let notes = &score.notes;
+    let mut onset = expected.to_vec();
     for pitch in 0..=127u8 {
         let chain: Vec<usize> = (0..notes.len())
             .filter(|&m| notes[m].pitch == pitch)
             .collect();
-        for (m, c) in chain.iter().zip(choose_in_order(&chain, &cands, p.min_gap)) {
+        for (m, c) in chain.iter().zip(choose_in_order(&chain, cands, min_gap)) {
             if let Some(c) = c {
                 onset[*m] = c.time;
             }
         }
     }
-    // Refinement: the strongest rise of the note's partials on the short-window novelty near
-    // the first estimate.
-    if let Some(fine) = fine {
-        let g = &fine.grid;
-        let window = |t: f64| {
-            (
-                g.frame_at(t - op.refine_search),
-                g.frame_at(t + op.refine_search) + 1,
-            )
-        };
-        let requests = notes
-            .iter()
-            .zip(&onset)
-            .map(|(n, &t)| {
-                let (a, b) = window(t);
-                (g.comb(n.pitch, a4, op), a, b)
-            })
-            .collect();
-        let bank = NoveltyBank::new(fine.x, *g, fine.geometry, op, requests)?;
-        for (m, t) in onset.iter_mut().enumerate() {
-            let (a, b) = window(*t);
-            let curve = bank.novelty(m, None, a, b);
-            if let Some(c) = best_peak(&curve, a, g, *t, op.refine_search) {
-                *t = c;
-            }
+    onset
+}
+
+/// Refinement: each onset moves to the strongest rise of its note's partials on the
+/// short-window novelty of `fine` within ±`refine_search` (Gaussian prior of that width).
+fn refine_onsets(
+    score: &Score,
+    fine: &Fine,
+    onset: &mut [f64],
+    op: &OnsetParams,
+    a4: f64,
+) -> crate::Result<()> {
+    let g = &fine.grid;
+    let window = |t: f64| {
+        (
+            g.frame_at(t - op.refine_search),
+            g.frame_at(t + op.refine_search) + 1,
+        )
+    };
+    let requests = score
+        .notes
+        .iter()
+        .zip(onset.iter())
+        .map(|(n, &t)| {
+            let (a, b) = window(t);
+            (g.comb(n.pitch, a4, op), a, b)
+        })
+        .collect();
+    let bank = NoveltyBank::new(fine.x, *g, fine.geometry, op, requests)?;
+    for (m, t) in onset.iter_mut().enumerate() {
+        let (a, b) = window(*t);
+        let curve = bank.novelty(m, None, a, b);
+        if let Some(c) = best_peak(&curve, a, g, *t, op.refine_search) {
+            *t = c;
         }
     }
+    Ok(())
+}
 
-    // Evidence: free partials' novelty at the onset, and the harmonic activation after it; the
-    // notes are independent, so in parallel.
+/// Evidence, note by note (in parallel: the notes are independent): the novelty of its free
+/// partials at the onset, its harmonic activation after it, its unique share of the spectrum,
+/// and its separated amplitude.
+fn raw_evidence(
+    score: &Score,
+    flux: &NoveltyBank,
+    act: &Activations,
+    onset: &[f64],
+    p: &TranscribeParams,
+    a4: f64,
+) -> Vec<RawEvidence> {
+    let notes = &score.notes;
     let floor = floor_basis(act.w.nrows(), p.floor_bands);
     // Notes are sorted by score onset: those sounding at onset[m] (± search) start no earlier
     // than onset[m] − search − the longest duration, and no later than onset[m] + search.
     let longest = notes.iter().map(|n| n.duration).fold(0.0f64, f64::max);
     let starts: Vec<f64> = notes.iter().map(|n| n.onset).collect();
-    let raw: Vec<RawEvidence> = (0..notes.len())
+    (0..notes.len())
         .into_par_iter()
         .map(|m| {
             let n = &notes[m];
-            let lo = starts.partition_point(|&t| t < onset[m] - op.search - longest - 1e-9);
-            let hi = starts.partition_point(|&t| t <= onset[m] + op.search + 1e-9);
-            let others: Vec<f64> = notes[lo..hi.max(lo)]
-                .iter()
-                .enumerate()
-                .map(|(o, x)| (o + lo, x))
-                .filter(|&(o, x)| {
-                    o != m
-                        && x.pitch != n.pitch
-                        && x.onset - op.search <= onset[m]
-                        && onset[m] <= x.end() + op.search
-                })
-                .flat_map(|(_, x)| {
-                    let f0 = pitch_frequency(x.pitch as f64, a4);
-                    (1..=op.partials).map(move |k| k as f64 * f0)
-                })
-                .collect();
-            let own = exclusive(combs[m], &others, p.collision_tol);
-            let all: Vec<usize> = (0..combs[m].len()).collect();
-            let weight = |idx: &[usize]| idx.iter().map(|&j| combs[m][j].weight).sum::<f32>();
-            // Too little of the note is free (an octave above a sounding note): use all partials.
-            let bands = if weight(&own) < 0.25 * weight(&all) {
-                &all
-            } else {
-                &own
-            };
-            let total = weight(bands);
-            let c = flux.frame_at(onset[m]);
-            let nov = flux.novelty(m, Some(bands), c.saturating_sub(2), c + 3);
+            let search = p.onset.search;
+            let lo = starts.partition_point(|&t| t < onset[m] - search - longest - 1e-9);
+            let hi = starts.partition_point(|&t| t <= onset[m] + search + 1e-9);
+            let (novelty, free) =
+                free_partial_novelty(score, flux, m, lo..hi.max(lo), onset[m], p, a4);
             let row = act.harmonic_row(n.pitch, &n.instrument);
             RawEvidence {
-                novelty: nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64,
+                novelty,
                 activation: row.map_or(0.0, |r| act.peak(r, onset[m], p.gain_window).0),
                 unique: row.map_or(0.0, |r| {
                     act.unique_share(r, onset[m], p.gain_window, p, &floor)
                 }),
                 amplitude: row.map_or(0.0, |r| act.separated_amplitude(r, onset[m], p.gain_window)),
-                free: own.len(),
+                free,
             }
         })
+        .collect()
+}
+
+/// The onset novelty of note `m`'s free partials (those colliding with no partial of another
+/// pitch among `nearby` sounding at `onset`; all partials when the free ones weigh under a
+/// quarter) at its onset, per unit weight, and how many partials are free.
+fn free_partial_novelty(
+    score: &Score,
+    flux: &NoveltyBank,
+    m: usize,
+    nearby: Range<usize>,
+    onset: f64,
+    p: &TranscribeParams,
+    a4: f64,
+) -> (f64, usize) {
+    let op = &p.onset;
+    let notes = &score.notes;
+    let n = &notes[m];
+    let comb = flux.comb(m);
+    let lo = nearby.start;
+    let others: Vec<f64> = notes[nearby]
+        .iter()
+        .enumerate()
+        .map(|(o, x)| (o + lo, x))
+        .filter(|&(o, x)| {
+            o != m
+                && x.pitch != n.pitch
+                && x.onset - op.search <= onset
+                && onset <= x.end() + op.search
+        })
+        .flat_map(|(_, x)| {
+            let f0 = pitch_frequency(x.pitch as f64, a4);
+            (1..=op.partials).map(move |k| k as f64 * f0)
+        })
         .collect();
+    let own = exclusive(comb, &others, p.collision_tol);
+    let all: Vec<usize> = (0..comb.len()).collect();
+    let weight = |idx: &[usize]| idx.iter().map(|&j| comb[j].weight).sum::<f32>();
+    // Too little of the note is free (an octave above a sounding note): use all partials.
+    let bands = if weight(&own) < 0.25 * weight(&all) {
+        &all
+    } else {
+        &own
+    };
+    let total = weight(bands);
+    let c = flux.frame_at(onset);
+    let nov = flux.novelty(m, Some(bands), c.saturating_sub(2), c + 3);
+    (
+        nov.iter().cloned().fold(0.0f32, f32::max) as f64 / total.max(1e-9) as f64,
+        own.len(),
+    )
+}
+
+/// Each measure relative to its median over the notes; evidence = √(activation · unique).
+fn relative_evidence(raw: &[RawEvidence]) -> Vec<Evidence> {
     let median_of = |f: fn(&RawEvidence) -> f64| median(raw.iter().map(f).collect()).max(1e-12);
     let med_nov = median_of(|x| x.novelty);
     let med_act = median_of(|x| x.activation);
     let med_unique = median_of(|x| x.unique);
-    let evidence: Vec<Evidence> = raw
-        .iter()
+    raw.iter()
         .map(|x| {
             let activation = x.activation / med_act;
             let unique = x.unique / med_unique;
@@ -840,19 +964,23 @@ pub fn transcribe(
                 evidence: (activation * unique).sqrt(),
             }
         })
-        .collect();
+        .collect()
+}
 
-    // Offsets, gains, decisions. The detected onsets of each (pitch, instrument), sorted.
-    let mut chains: std::collections::HashMap<(u8, &str), Vec<f64>> = Default::default();
-    for (m, n) in notes.iter().enumerate() {
-        chains
-            .entry((n.pitch, n.instrument.as_str()))
-            .or_default()
-            .push(onset[m]);
-    }
-    for c in chains.values_mut() {
-        c.sort_by(f64::total_cmp);
-    }
+/// The decision: a note whose evidence is under `threshold` (or without an onset) is not
+/// played; every other note becomes an event with its offset ([`decay_time`], bounded by the
+/// next onset of its component), gain (amplitude / the piece's largest) and velocity
+/// round(127·√gain).
+fn decide(
+    score: &Score,
+    act: &Activations,
+    onset: &[f64],
+    raw: &[RawEvidence],
+    evidence: &[Evidence],
+    p: &TranscribeParams,
+) -> (Vec<NoteEvent>, Vec<Unplayed>) {
+    let notes = &score.notes;
+    let chains = onsets_by_component(score, onset);
     let max_amp = raw
         .iter()
         .map(|x| x.amplitude)
@@ -900,12 +1028,25 @@ pub fn transcribe(
             onset_shift: onset[m] - n.onset,
         });
     }
-    Ok(Transcription {
-        events,
-        not_played,
-        score_offset,
-        evidence,
-    })
+    (events, not_played)
+}
+
+/// The detected onsets of each (pitch, instrument), sorted.
+fn onsets_by_component<'s>(
+    score: &'s Score,
+    onset: &[f64],
+) -> std::collections::HashMap<(u8, &'s str), Vec<f64>> {
+    let mut chains: std::collections::HashMap<(u8, &str), Vec<f64>> = Default::default();
+    for (m, n) in score.notes.iter().enumerate() {
+        chains
+            .entry((n.pitch, n.instrument.as_str()))
+            .or_default()
+            .push(onset[m]);
+    }
+    for c in chains.values_mut() {
+        c.sort_by(f64::total_cmp);
+    }
+    chains
 }
 
 /// Where row `r` of H, after its peak in [onset, onset + gain_window], first falls under
@@ -960,12 +1101,17 @@ mod tests {
         let cols: Vec<&[f64]> = w.as_slice().chunks_exact(k).collect();
         let fit = LocalFit::new(&v, frames, &cols);
         // ‖V‖² of the frames, from the per-frame norms the fit keeps.
-        let energy = fit.vv.iter().sum::<f64>().max(1e-300);
+        let energy = fit.vv.iter().sum::<f64>();
         let vm = DMatrix::from_column_slice(k, frames, &v);
+        let direct = vm.norm_squared();
+        assert!(
+            (energy - direct).abs() <= 1e-12 * direct,
+            "{energy} vs {direct}"
+        );
         for subset in [vec![0, 1, 2, 3, 4], vec![0, 2, 4], vec![1]] {
             let ws = DMatrix::from_fn(k, subset.len(), |i, j| w[(i, subset[j])]);
             let h = DMatrix::from_fn(subset.len(), frames, |j, n| start(subset[j], n));
-            let want = crate::nmf::refit_h(&vm, &ws, h, 30, 1e-9).1;
+            let want = crate::model::nmf::refit_h(&vm, &ws, h, 30, 1e-9).1;
             let got = fit.error(&subset, start, 30, 1e-9);
             assert!(
                 (got - want).abs() <= 1e-10 * want,

@@ -23,8 +23,8 @@ use realfft::num_complex::Complex;
 use serde::Serialize;
 use wide::f32x8;
 
-use crate::stft::{magnitude, Stft, StftParams};
-use crate::templates::pitch_frequency;
+use crate::model::templates::pitch_frequency;
+use crate::signal::stft::{magnitude, Stft, StftParams};
 
 /// Parameters of the onset novelty and of the onset search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -174,7 +174,7 @@ pub struct Band {
 /// `first_is_zero`, in which case it is kept as an all-zero Δ (frame 0 of a signal). Output:
 /// frame-major, `n_bins` per frame.
 fn log_flux(
-    spec: &crate::stft::Spectrogram,
+    spec: &crate::signal::stft::Spectrogram,
     gamma: f32,
     n_bins: usize,
     bins: &[std::ops::Range<usize>],

@@ -39,7 +39,7 @@
 //! sums are done in one pass while the tile of V is in cache. Tiles are processed in parallel
 //! (rayon); the W sums are reduced over a fixed partition of the tiles in a fixed order, so the
 //! result does not depend on the number of threads. The two big products of a tile run in the
-//! AVX-512 kernels of [`crate::kernel`] (on V and W stored with columns padded to whole cache
+//! AVX-512 kernels of [`crate::model::kernel`] (on V and W stored with columns padded to whole cache
 //! lines), or through faer's GEMM where the CPU lacks AVX-512; in `f32` or `f64`
 //! ([`Precision`]).
 
@@ -51,7 +51,7 @@ use serde::Serialize;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::kernel::{padded, wide, Aligned};
+use crate::model::kernel::{padded, wide, Aligned};
 
 /// The cost the updates decrease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -209,7 +209,7 @@ fn run(
 pub trait Float:
     faer::traits::RealField
     + faer::traits::Conjugate<Canonical = Self>
-    + crate::kernel::Element
+    + crate::model::kernel::Element
     + Copy
     + Send
     + Sync
@@ -230,11 +230,11 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// `src` in this type: itself for `f32`, else converted into `buf`.
     fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<Self>) -> &'s [Self];
-    /// [`kernel::at_b`](crate::kernel::at_b) with B stored as `f32`.
+    /// [`kernel::at_b`](crate::model::kernel::at_b) with B stored as `f32`.
     fn at_b_f32(a: &[&[Self]], b: &[f32], need: &[Range<usize>], ahead: &[f32], c: &mut [Self]);
-    /// [`kernel::at_b`](crate::kernel::at_b) with B stored in this type.
+    /// [`kernel::at_b`](crate::model::kernel::at_b) with B stored in this type.
     fn at_b_own(a: &[&[Self]], b: &[Self], need: &[Range<usize>], ahead: &[Self], c: &mut [Self]);
-    /// [`kernel::acc_b_ht`](crate::kernel::acc_b_ht) with B stored as `f32`.
+    /// [`kernel::acc_b_ht`](crate::model::kernel::acc_b_ht) with B stored as `f32`.
     fn acc_b_ht_f32(
         b: &[f32],
         k: usize,
@@ -244,7 +244,7 @@ pub trait Float:
         ahead: &[f32],
         c: &mut [Self],
     );
-    /// [`kernel::acc_b_ht`](crate::kernel::acc_b_ht) with B stored in this type.
+    /// [`kernel::acc_b_ht`](crate::model::kernel::acc_b_ht) with B stored in this type.
     fn acc_b_ht_own(
         b: &[Self],
         k: usize,
@@ -277,10 +277,10 @@ macro_rules! float {
                 ahead: &[f32],
                 c: &mut [$t],
             ) {
-                crate::kernel::at_b(a, b, need, ahead, c)
+                crate::model::kernel::at_b(a, b, need, ahead, c)
             }
             fn at_b_own(a: &[&[$t]], b: &[$t], need: &[Range<usize>], ahead: &[$t], c: &mut [$t]) {
-                crate::kernel::at_b(a, b, need, ahead, c)
+                crate::model::kernel::at_b(a, b, need, ahead, c)
             }
             fn acc_b_ht_f32(
                 b: &[f32],
@@ -291,7 +291,7 @@ macro_rules! float {
                 ahead: &[f32],
                 c: &mut [$t],
             ) {
-                crate::kernel::acc_b_ht(b, k, h, need, cols, ahead, c)
+                crate::model::kernel::acc_b_ht(b, k, h, need, cols, ahead, c)
             }
             fn acc_b_ht_own(
                 b: &[$t],
@@ -301,7 +301,7 @@ macro_rules! float {
                 cols: &[usize],
                 c: &mut [$t],
             ) {
-                crate::kernel::acc_b_ht(b, k, h, need, cols, &[], c)
+                crate::model::kernel::acc_b_ht(b, k, h, need, cols, &[], c)
             }
         }
     };
@@ -445,7 +445,7 @@ struct Engine<T: Float> {
     /// anew each time cost fresh pages, zeroed by the system, on every iteration).
     groups: Vec<(Sums<T>, Bufs<T>)>,
     eps: T,
-    /// The CPU runs [`crate::kernel`].
+    /// The CPU runs [`crate::model::kernel`].
     fast: bool,
 }
 
@@ -515,7 +515,7 @@ impl<T: Float> Engine<T> {
             tiles,
             groups: Vec::new(),
             eps: T::from_f64(p.eps),
-            fast: crate::kernel::available(),
+            fast: crate::model::kernel::available(),
         }
     }
 
@@ -1481,7 +1481,7 @@ mod tests {
             e.run(&p, |_| {}).0
         };
         let slow = run(false);
-        if crate::kernel::available() {
+        if crate::model::kernel::available() {
             let fast = run(true);
             assert!((&fast.h - &slow.h).amax() < 1e-9 * slow.h.amax());
             assert!((&fast.w - &slow.w).amax() < 1e-9);

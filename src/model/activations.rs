@@ -16,8 +16,8 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::score::Score;
-use crate::templates::{Component, Kind};
+use crate::io::score::Score;
+use crate::model::templates::{Component, Kind};
 
 /// Tolerances of the activation constraints, in seconds (before, after).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,8 +95,8 @@ pub fn init_activations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::Note;
-    use crate::templates::components;
+    use crate::io::score::Note;
+    use crate::model::templates::components;
 
     #[test]
     fn windows_follow_the_score() {

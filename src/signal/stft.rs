@@ -419,7 +419,7 @@ mod tests {
     use super::*;
 
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let x = crate::synth::white_noise(n, seed);
+        let x = crate::signal::synth::white_noise(n, seed);
         x.into_iter().map(|v| v as f32).collect()
     }
 

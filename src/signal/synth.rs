@@ -16,8 +16,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::score::{Note, Score};
-use crate::templates::pitch_frequency;
+use crate::io::score::{Note, Score};
+use crate::model::templates::pitch_frequency;
 
 /// The sound of one instrument.
 #[derive(Debug, Clone, PartialEq)]

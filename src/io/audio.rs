@@ -16,8 +16,8 @@ use std::path::Path;
 use rubato::{FftFixedIn, Resampler};
 use serde::Serialize;
 
-use crate::atomic;
 use crate::error::{Error, Result};
+use crate::io::atomic;
 
 /// The container of an audio file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -15,9 +15,9 @@
 
 use std::path::Path;
 
-use crate::atomic;
 use crate::error::{Error, Result};
-use crate::score::{check_times, Note, Score};
+use crate::io::atomic;
+use crate::io::score::{check_times, Note, Score};
 
 /// Column positions found in the header.
 struct Columns {
@@ -36,16 +36,19 @@ fn detect_delimiter(first_line: &str) -> u8 {
         .unwrap_or(b';')
 }
 
+/// The column names of the FMP format, as errors name them.
+const NAMES: [&str; 5] = ["Start", "Duration", "Pitch", "Velocity", "Instrument"];
+
 /// Parses a CSV note list held in `bytes`; `path` only names the file in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
-    let csv_err = |line: Option<u64>, column: Option<&str>, msg: String| Error::Csv {
-        path: path.to_path_buf(),
-        line,
-        column: column.map(str::to_string),
-        msg,
-    };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| csv_err(None, None, format!("not a text file (invalid UTF-8: {e})")))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        csv_err(
+            path,
+            None,
+            None,
+            format!("not a text file (invalid UTF-8: {e})"),
+        )
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line = text
         .lines()
@@ -54,24 +57,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
             path: path.to_path_buf(),
             msg: "empty file: no notes".into(),
         })?;
-    let delimiter = detect_delimiter(first_line);
     let mut reader = ::csv::ReaderBuilder::new()
-        .delimiter(delimiter)
+        .delimiter(detect_delimiter(first_line))
         .has_headers(false)
         .flexible(true)
         .trim(::csv::Trim::All)
         .from_reader(text.as_bytes());
 
-    let mut records = reader.records();
     let mut notes = Vec::new();
-    let mut warnings = Vec::new();
     let mut scaled_velocities = 0usize;
     let mut columns: Option<Columns> = None;
-    let names = ["Start", "Duration", "Pitch", "Velocity", "Instrument"];
-    while let Some(record) = records.next() {
+    for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map(|p| p.line());
-            csv_err(line, None, format!("malformed CSV: {e}"))
+            csv_err(path, line, None, format!("malformed CSV: {e}"))
         })?;
         let line = record.position().map(|p| p.line());
         if record.iter().all(str::is_empty) {
@@ -80,83 +79,21 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
         let cols = match &columns {
             Some(c) => c,
             None => {
-                let is_numeric = record.get(0).is_some_and(|f| f.parse::<f64>().is_ok());
-                columns = Some(if is_numeric {
-                    Columns {
-                        start: 0,
-                        duration: 1,
-                        pitch: 2,
-                        velocity: (record.len() > 3).then_some(3),
-                        instrument: (record.len() > 4).then_some(4),
-                    }
-                } else {
-                    let header = header_columns(&record).map_err(|msg| csv_err(line, None, msg))?;
-                    columns = Some(header);
+                let first =
+                    first_row_columns(&record).map_err(|msg| csv_err(path, line, None, msg))?;
+                let is_header = matches!(first, FirstRow::Header(_));
+                columns = Some(first.columns());
+                if is_header {
                     continue;
-                });
+                }
                 columns.as_ref().expect("set above")
             }
         };
-        let field = |idx: usize, name: &str| -> Result<&str> {
-            match record.get(idx) {
-                Some(f) if !f.is_empty() => Ok(f),
-                _ => Err(csv_err(line, Some(name), "missing value".into())),
-            }
-        };
-        let number = |idx: usize, name: &str| -> Result<f64> {
-            let f = field(idx, name)?;
-            f.parse::<f64>()
-                .map_err(|_| csv_err(line, Some(name), format!("'{f}' is not a number")))
-        };
-        let onset = number(cols.start, names[0])?;
-        let duration = number(cols.duration, names[1])?;
-        check_times(onset, duration).map_err(|msg| {
-            let col = if msg.starts_with("onset") {
-                names[0]
-            } else {
-                names[1]
-            };
-            csv_err(line, Some(col), msg)
+        let (note, scaled) = read_note(&record, cols, |column, msg| {
+            csv_err(path, line, column, msg)
         })?;
-        let p = number(cols.pitch, names[2])?;
-        if p.fract() != 0.0 || !(0.0..=127.0).contains(&p) {
-            return Err(csv_err(
-                line,
-                Some(names[2]),
-                format!("pitch {p} is not a MIDI pitch (an integer in 0..=127)"),
-            ));
-        }
-        let velocity = match cols.velocity {
-            Some(idx) if record.get(idx).is_some_and(|f| !f.is_empty()) => {
-                let v = number(idx, names[3])?;
-                if !v.is_finite() || !(0.0..=127.0).contains(&v) {
-                    return Err(csv_err(
-                        line,
-                        Some(names[3]),
-                        format!("velocity {v} is outside [0, 1] (or MIDI 0..=127)"),
-                    ));
-                }
-                if v > 1.0 {
-                    scaled_velocities += 1;
-                    v / 127.0
-                } else {
-                    v
-                }
-            }
-            _ => 1.0,
-        };
-        let instrument = cols
-            .instrument
-            .and_then(|idx| record.get(idx))
-            .unwrap_or("")
-            .to_string();
-        notes.push(Note {
-            onset,
-            duration,
-            pitch: p as u8,
-            velocity,
-            instrument,
-        });
+        scaled_velocities += usize::from(scaled);
+        notes.push(note);
     }
     if notes.is_empty() {
         return Err(Error::Score {
@@ -164,6 +101,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
             msg: "no notes".into(),
         });
     }
+    let mut warnings = Vec::new();
     if scaled_velocities > 0 {
         warnings.push(format!(
             "{}: {scaled_velocities} velocities above 1 read as MIDI velocities (divided by 127)",
@@ -172,6 +110,116 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     }
     let has_velocities = columns.is_some_and(|c| c.velocity.is_some());
     Ok(Score::with_velocities(notes, warnings, has_velocities))
+}
+
+/// An error at `line` (and `column`) of the CSV file `path`.
+fn csv_err(path: &Path, line: Option<u64>, column: Option<&str>, msg: String) -> Error {
+    Error::Csv {
+        path: path.to_path_buf(),
+        line,
+        column: column.map(str::to_string),
+        msg,
+    }
+}
+
+/// What the first non-empty row says about the columns.
+enum FirstRow {
+    /// A header naming them.
+    Header(Columns),
+    /// A note: the columns are in the FMP order.
+    Note(Columns),
+}
+
+impl FirstRow {
+    fn columns(self) -> Columns {
+        match self {
+            FirstRow::Header(c) | FirstRow::Note(c) => c,
+        }
+    }
+}
+
+/// A first row whose first field is a number is a note in the FMP column order (velocity and
+/// instrument present when the row has them); otherwise it is the header.
+fn first_row_columns(record: &::csv::StringRecord) -> std::result::Result<FirstRow, String> {
+    let is_numeric = record.get(0).is_some_and(|f| f.parse::<f64>().is_ok());
+    if is_numeric {
+        Ok(FirstRow::Note(Columns {
+            start: 0,
+            duration: 1,
+            pitch: 2,
+            velocity: (record.len() > 3).then_some(3),
+            instrument: (record.len() > 4).then_some(4),
+        }))
+    } else {
+        header_columns(record).map(FirstRow::Header)
+    }
+}
+
+/// One note from a row, and whether its velocity was a MIDI velocity (above 1, divided by
+/// 127). `err(column, message)` makes the error of this row.
+fn read_note(
+    record: &::csv::StringRecord,
+    cols: &Columns,
+    err: impl Fn(Option<&str>, String) -> Error,
+) -> Result<(Note, bool)> {
+    let field = |idx: usize, name: &str| -> Result<&str> {
+        match record.get(idx) {
+            Some(f) if !f.is_empty() => Ok(f),
+            _ => Err(err(Some(name), "missing value".into())),
+        }
+    };
+    let number = |idx: usize, name: &str| -> Result<f64> {
+        let f = field(idx, name)?;
+        f.parse::<f64>()
+            .map_err(|_| err(Some(name), format!("'{f}' is not a number")))
+    };
+    let onset = number(cols.start, NAMES[0])?;
+    let duration = number(cols.duration, NAMES[1])?;
+    check_times(onset, duration).map_err(|msg| {
+        let col = if msg.starts_with("onset") {
+            NAMES[0]
+        } else {
+            NAMES[1]
+        };
+        err(Some(col), msg)
+    })?;
+    let p = number(cols.pitch, NAMES[2])?;
+    if p.fract() != 0.0 || !(0.0..=127.0).contains(&p) {
+        return Err(err(
+            Some(NAMES[2]),
+            format!("pitch {p} is not a MIDI pitch (an integer in 0..=127)"),
+        ));
+    }
+    let (velocity, scaled) = match cols.velocity {
+        Some(idx) if record.get(idx).is_some_and(|f| !f.is_empty()) => {
+            let v = number(idx, NAMES[3])?;
+            if !v.is_finite() || !(0.0..=127.0).contains(&v) {
+                return Err(err(
+                    Some(NAMES[3]),
+                    format!("velocity {v} is outside [0, 1] (or MIDI 0..=127)"),
+                ));
+            }
+            if v > 1.0 {
+                (v / 127.0, true)
+            } else {
+                (v, false)
+            }
+        }
+        _ => (1.0, false),
+    };
+    let instrument = cols
+        .instrument
+        .and_then(|idx| record.get(idx))
+        .unwrap_or("")
+        .to_string();
+    let note = Note {
+        onset,
+        duration,
+        pitch: p as u8,
+        velocity,
+        instrument,
+    };
+    Ok((note, scaled))
 }
 
 fn header_columns(record: &::csv::StringRecord) -> std::result::Result<Columns, String> {

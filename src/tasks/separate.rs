@@ -21,11 +21,11 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::audio::{Audio, WavStream};
 use crate::error::Result;
-use crate::score::Score;
-use crate::stft::{Spectrogram, Stft, StftParams};
-use crate::templates::Component;
+use crate::io::audio::{Audio, WavStream};
+use crate::io::score::Score;
+use crate::model::templates::Component;
+use crate::signal::stft::{Spectrogram, Stft, StftParams};
 
 /// Which factorization the masks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -188,7 +188,7 @@ pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
     column_blocks(models).into_par_iter().for_each(|mut block| {
         let len = block.first().map_or(0, |x| x.len());
         let mut total = vec![0.0f64; len];
-        crate::kernel::wide(
+        crate::model::kernel::wide(
             #[inline(always)]
             || {
                 for m in block.iter_mut() {
@@ -493,7 +493,7 @@ pub fn sanitize(label: &str) -> String {
 
 /// Pitch name for file names: `#` written as `s` (F#3 → Fs3).
 fn file_pitch_name(p: u8) -> String {
-    crate::score::pitch_name(p).replace('#', "s")
+    crate::io::score::pitch_name(p).replace('#', "s")
 }
 
 /// Analysis frames per block when building masks (bounds the memory of the group models).
@@ -509,36 +509,83 @@ pub struct StemRequest<'a> {
     pub params: SeparateParams,
     /// Write per-note stems at full length instead of cropped.
     pub full_length: bool,
-    pub encoding: crate::audio::WavEncoding,
+    pub encoding: crate::io::audio::WavEncoding,
+}
+
+/// A grouping written over the whole recording: its folder under `stems/` (empty for the
+/// stand-in that only gives the residual), its stems' file names (without `.wav`), and each
+/// score note's group.
+struct WholeGrouping {
+    dir: &'static str,
+    names: Vec<String>,
+    group_of_note: Vec<usize>,
+}
+
+/// Counts the work done for `progress(done, total)`.
+struct Steps<'a> {
+    done: usize,
+    total: usize,
+    progress: &'a dyn Fn(usize, usize),
+}
+
+impl Steps<'_> {
+    fn tick(&mut self) {
+        self.done += 1;
+        (self.progress)(self.done, self.total);
+    }
 }
 
 /// Masks the recording by each requested grouping and writes the stems under `outdir/stems/`,
 /// plus `stems/residual.wav` (the mixture minus the sum of the stems). `progress(done, total)`
-/// is called as the work advances. Returns what was written.
+/// is called as the work advances. Returns what was written: the whole-recording stems, the
+/// per-note stems, then the residual.
 pub fn write_stems(
     outdir: &std::path::Path,
     model: &Model,
     req: &StemRequest,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
-    use rayon::prelude::*;
     let native = Native::new(model, req.audio)?;
     let owners = frame_owners(model, req.score, req.onsets, req.params.lead);
-    let n_frames = model.h.ncols();
-    let notes = &req.score.notes;
-    let rate = req.audio.sample_rate;
-    let n_ch = req.audio.channels.len();
-    let create = |rel: &str| WavStream::create(&outdir.join(rel), n_ch, rate, req.encoding);
+    let groupings = whole_groupings(req);
+    let with_notes = req.by.contains(&By::Note);
+    let mut steps = Steps {
+        done: 0,
+        total: model.h.ncols().div_ceil(BLOCK).max(1)
+            + if with_notes { req.score.notes.len() } else { 0 },
+        progress,
+    };
+    let mut streams = open_streams(outdir, &groupings, req)?;
+    stream_blocks(
+        model,
+        req,
+        &native,
+        &owners,
+        &groupings,
+        &mut streams,
+        &mut steps,
+    )?;
+    let (mut written, residual) = finish_streams(&groupings, streams, &native, req)?;
+    if with_notes {
+        written.extend(write_note_stems(
+            outdir, model, req, &native, &owners, &mut steps,
+        )?);
+    }
+    written.extend(residual);
+    Ok(written)
+}
 
-    // The groupings over the whole recording, each streamed block by block; the first also
-    // gives the residual (the mixture minus its stems). With only per-note stems, a single
-    // group holding everything gives the residual and writes no stem of its own.
-    let mut whole: Vec<(&'static str, Vec<String>, Vec<usize>)> = Vec::new();
+/// The groupings over the whole recording, in the order asked; the first also gives the
+/// residual (the mixture minus its stems). With only per-note stems, a single group holding
+/// everything gives the residual and writes no stem of its own.
+fn whole_groupings(req: &StemRequest) -> Vec<WholeGrouping> {
+    let notes = &req.score.notes;
+    let mut whole = Vec::new();
     for by in req.by {
         match by {
             By::Instrument => {
                 let labels = req.score.instruments();
-                let idx = notes
+                let group_of_note = notes
                     .iter()
                     .map(|n| {
                         labels
@@ -548,11 +595,15 @@ pub fn write_stems(
                     })
                     .collect();
                 let names = unique_names(labels.iter().map(|l| sanitize(l)).collect());
-                whole.push(("instrument", names, idx));
+                whole.push(WholeGrouping {
+                    dir: "instrument",
+                    names,
+                    group_of_note,
+                });
             }
             By::Pitch => {
                 let pitches = req.score.pitches();
-                let idx = notes
+                let group_of_note = notes
                     .iter()
                     .map(|n| pitches.iter().position(|p| *p == n.pitch).expect("listed"))
                     .collect();
@@ -560,26 +611,40 @@ pub fn write_stems(
                     .iter()
                     .map(|&p| format!("{p}_{}", file_pitch_name(p)))
                     .collect();
-                whole.push(("pitch", names, idx));
+                whole.push(WholeGrouping {
+                    dir: "pitch",
+                    names,
+                    group_of_note,
+                });
             }
             By::Note => {}
         }
     }
     if whole.is_empty() {
-        whole.push(("", Vec::new(), vec![0; notes.len()]));
+        whole.push(WholeGrouping {
+            dir: "",
+            names: Vec::new(),
+            group_of_note: vec![0; notes.len()],
+        });
     }
-    let n_blocks = n_frames.div_ceil(BLOCK).max(1);
-    let with_notes = req.by.contains(&By::Note);
-    let total = n_blocks + if with_notes { notes.len() } else { 0 };
-    let mut done = 0;
-    let mut written = Vec::new();
+    whole
+}
 
-    // One output stream per grouping, all fed from the same blocks of the native spectra.
-    let mut streams = Vec::with_capacity(whole.len());
-    for (i, (dir, labels, _)) in whole.iter().enumerate() {
-        let rels: Vec<String> = labels
+/// One output stream per grouping (its stems' files, and for the first the residual's).
+fn open_streams(
+    outdir: &std::path::Path,
+    groupings: &[WholeGrouping],
+    req: &StemRequest,
+) -> Result<Vec<Stream>> {
+    let n_ch = req.audio.channels.len();
+    let create =
+        |rel: &str| WavStream::create(&outdir.join(rel), n_ch, req.audio.sample_rate, req.encoding);
+    let mut streams = Vec::with_capacity(groupings.len());
+    for (i, g) in groupings.iter().enumerate() {
+        let rels: Vec<String> = g
+            .names
             .iter()
-            .map(|l| format!("stems/{dir}/{l}.wav"))
+            .map(|l| format!("stems/{}/{l}.wav", g.dir))
             .collect();
         streams.push(Stream {
             files: rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?,
@@ -589,12 +654,27 @@ pub fn write_stems(
             } else {
                 None
             },
-            ola: OverlapAdd::new(labels.len().max(1), n_ch),
+            ola: OverlapAdd::new(g.names.len().max(1), n_ch),
         });
     }
-    // Block by block; the writing of one block's finished samples (quantizing, the residual,
-    // the files) runs alongside the next block's masks and inverse STFTs: the writing needs
-    // only samples before `upto` of the block before, which no later block touches.
+    Ok(streams)
+}
+
+/// The whole-recording stems, block by block of [`BLOCK`] analysis frames, all groupings fed
+/// from the same blocks of the native spectra. The writing of one block's finished samples
+/// (quantizing, the residual, the files) runs alongside the next block's masks and inverse
+/// STFTs: the writing needs only samples before `upto` of the block before, which no later
+/// block touches.
+fn stream_blocks(
+    model: &Model,
+    req: &StemRequest,
+    native: &Native,
+    owners: &[Vec<usize>],
+    groupings: &[WholeGrouping],
+    streams: &mut Vec<Stream>,
+    steps: &mut Steps,
+) -> Result<()> {
+    let n_frames = model.h.ncols();
     let mut pending: Option<usize> = None;
     for from in (0..n_frames).step_by(BLOCK) {
         let to = (from + BLOCK).min(n_frames);
@@ -606,35 +686,8 @@ pub fn write_stems(
                 None => Ok(()),
             }
         };
-        let compute = || {
-            let frames = native.frames_for(model, from, to);
-            let spectra = native.spectra(frames);
-            // Samples before the first one the next block's frames reach are complete.
-            let upto = if to == n_frames {
-                native.len
-            } else {
-                native.first_sample(frames.1)
-            };
-            let pieces: Vec<Vec<(usize, Vec<Vec<f32>>)>> = whole
-                .iter()
-                .map(|(_, labels, idx)| {
-                    let group_of = |_c: usize, note: usize| Some(idx[note]);
-                    let grouping = Grouping {
-                        n_groups: labels.len().max(1),
-                        group_of: &group_of,
-                    };
-                    let mut masks =
-                        group_models(model, &owners, &grouping, from, (to + 1).min(n_frames));
-                    to_masks(&mut masks, req.params.mask_power);
-                    masks
-                        .par_iter()
-                        .map(|m| native.apply(model, m, from, frames, &spectra, false))
-                        .collect()
-                })
-                .collect();
-            (upto, pieces)
-        };
-        let (flushed, (upto, pieces)) = rayon::join(|| flush_pending(&mut streams), compute);
+        let compute = || block_pieces(model, req, native, owners, groupings, from, to);
+        let (flushed, (upto, pieces)) = rayon::join(|| flush_pending(streams), compute);
         flushed?;
         for (stream, pieces) in streams.iter_mut().zip(pieces) {
             for (g, (start, chans)) in pieces.iter().enumerate() {
@@ -642,16 +695,67 @@ pub fn write_stems(
             }
         }
         pending = Some(upto);
-        done += 1;
-        progress(done, total);
+        steps.tick();
     }
+    Ok(())
+}
+
+/// Per grouping and group, the masked and inverted pieces (first sample, channels) of the
+/// analysis frames [from, to), and the sample before which every stem is then complete.
+#[allow(clippy::type_complexity)]
+fn block_pieces(
+    model: &Model,
+    req: &StemRequest,
+    native: &Native,
+    owners: &[Vec<usize>],
+    groupings: &[WholeGrouping],
+    from: usize,
+    to: usize,
+) -> (usize, Vec<Vec<(usize, Vec<Vec<f32>>)>>) {
+    use rayon::prelude::*;
+    let n_frames = model.h.ncols();
+    let frames = native.frames_for(model, from, to);
+    let spectra = native.spectra(frames);
+    // Samples before the first one the next block's frames reach are complete.
+    let upto = if to == n_frames {
+        native.len
+    } else {
+        native.first_sample(frames.1)
+    };
+    let pieces = groupings
+        .iter()
+        .map(|g| {
+            let group_of = |_c: usize, note: usize| Some(g.group_of_note[note]);
+            let grouping = Grouping {
+                n_groups: g.names.len().max(1),
+                group_of: &group_of,
+            };
+            let mut masks = group_models(model, owners, &grouping, from, (to + 1).min(n_frames));
+            to_masks(&mut masks, req.params.mask_power);
+            masks
+                .par_iter()
+                .map(|m| native.apply(model, m, from, frames, &spectra, false))
+                .collect()
+        })
+        .collect();
+    (upto, pieces)
+}
+
+/// Flushes the last samples and closes every stream: the stems written, and the residual.
+fn finish_streams(
+    groupings: &[WholeGrouping],
+    streams: Vec<Stream>,
+    native: &Native,
+    req: &StemRequest,
+) -> Result<(Vec<StemFile>, Option<StemFile>)> {
+    let mut written = Vec::new();
     let mut residual_file = None;
-    for ((dir, _, _), mut stream) in whole.iter().zip(streams) {
+    for (g, mut stream) in groupings.iter().zip(streams) {
         stream.flush(native.len, req.audio)?;
         for (f, rel) in stream.files.into_iter().zip(stream.rels) {
             f.finish()?;
             written.push(StemFile {
-                kind: dir,
+                kind: g.dir,
                 file: rel,
                 start: 0.0,
                 score_note: None,
@@ -667,60 +771,90 @@ pub fn write_stems(
             });
         }
     }
+    Ok((written, residual_file))
+}
 
-    if with_notes {
-        let mut span = vec![(usize::MAX, 0usize); notes.len()];
-        for (c, owner) in owners.iter().enumerate() {
-            for (f, &id) in owner.iter().enumerate() {
-                if id != usize::MAX && model.h[(c, f)] > 0.0 {
-                    span[id] = (span[id].0.min(f), span[id].1.max(f));
-                }
-            }
+/// Per-note stems: for each played note, the mask of its share among the notes sounding in
+/// its frames (those with activation from one frame before its first to one after its last),
+/// written cropped to those frames unless `full_length`.
+fn write_note_stems(
+    outdir: &std::path::Path,
+    model: &Model,
+    req: &StemRequest,
+    native: &Native,
+    owners: &[Vec<usize>],
+    steps: &mut Steps,
+) -> Result<Vec<StemFile>> {
+    let n_frames = model.h.ncols();
+    let rate = req.audio.sample_rate;
+    let span = note_spans(model, owners, req.score.notes.len());
+    let mut written = Vec::new();
+    for (id, n) in req.score.notes.iter().enumerate() {
+        steps.tick();
+        let (first, last) = span[id];
+        if !req.onsets[id].is_finite() || first == usize::MAX {
+            continue;
         }
-        for (id, n) in notes.iter().enumerate() {
-            done += 1;
-            progress(done, total);
-            let (first, last) = span[id];
-            if !req.onsets[id].is_finite() || first == usize::MAX {
-                continue;
+        let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
+        let local = notes_sounding(model, owners, id, from, to);
+        let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
+        let grouping = Grouping {
+            n_groups: local.len(),
+            group_of: &slot,
+        };
+        let mut masks = group_models(model, owners, &grouping, from, to);
+        to_masks(&mut masks, req.params.mask_power);
+        let frames = native.frames_for(model, from, to);
+        let spectra = native.spectra(frames);
+        let (start, chans) =
+            native.apply(model, &masks[0], from, frames, &spectra, req.full_length);
+        let rel = format!(
+            "stems/note/{id:04}_{}_{}_{:.3}s.wav",
+            n.pitch,
+            file_pitch_name(n.pitch),
+            req.onsets[id]
+        );
+        crate::io::audio::write_wav(&outdir.join(&rel), &chans, rate, req.encoding)?;
+        written.push(StemFile {
+            kind: "note",
+            file: rel,
+            start: start as f64 / rate as f64,
+            score_note: Some(id),
+        });
+    }
+    Ok(written)
+}
+
+/// Each note's first and last frame with activation (`(usize::MAX, 0)` for none).
+fn note_spans(model: &Model, owners: &[Vec<usize>], n_notes: usize) -> Vec<(usize, usize)> {
+    let mut span = vec![(usize::MAX, 0usize); n_notes];
+    for (c, owner) in owners.iter().enumerate() {
+        for (f, &id) in owner.iter().enumerate() {
+            if id != usize::MAX && model.h[(c, f)] > 0.0 {
+                span[id] = (span[id].0.min(f), span[id].1.max(f));
             }
-            let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
-            let mut local: Vec<usize> = vec![id];
-            for (c, owner) in owners.iter().enumerate() {
-                for (f, &o) in owner.iter().enumerate().take(to).skip(from) {
-                    if o != usize::MAX && model.h[(c, f)] > 0.0 && !local.contains(&o) {
-                        local.push(o);
-                    }
-                }
-            }
-            let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
-            let grouping = Grouping {
-                n_groups: local.len(),
-                group_of: &slot,
-            };
-            let mut masks = group_models(model, &owners, &grouping, from, to);
-            to_masks(&mut masks, req.params.mask_power);
-            let frames = native.frames_for(model, from, to);
-            let spectra = native.spectra(frames);
-            let (start, chans) =
-                native.apply(model, &masks[0], from, frames, &spectra, req.full_length);
-            let rel = format!(
-                "stems/note/{id:04}_{}_{}_{:.3}s.wav",
-                n.pitch,
-                file_pitch_name(n.pitch),
-                req.onsets[id]
-            );
-            crate::audio::write_wav(&outdir.join(&rel), &chans, rate, req.encoding)?;
-            written.push(StemFile {
-                kind: "note",
-                file: rel,
-                start: start as f64 / rate as f64,
-                score_note: Some(id),
-            });
         }
     }
-    written.extend(residual_file);
-    Ok(written)
+    span
+}
+
+/// Note `id` first, then every other note with activation in frames [from, to).
+fn notes_sounding(
+    model: &Model,
+    owners: &[Vec<usize>],
+    id: usize,
+    from: usize,
+    to: usize,
+) -> Vec<usize> {
+    let mut local: Vec<usize> = vec![id];
+    for (c, owner) in owners.iter().enumerate() {
+        for (f, &o) in owner.iter().enumerate().take(to).skip(from) {
+            if o != usize::MAX && model.h[(c, f)] > 0.0 && !local.contains(&o) {
+                local.push(o);
+            }
+        }
+    }
+    local
 }
 
 /// Makes sanitized names distinct by appending `_2`, `_3`, … to repeats.

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::atomic;
 use crate::error::{Error, Result};
+use crate::io::atomic;
+use crate::io::score::{csv, midi, Note, Score};
 use crate::pipeline::Config;
-use crate::score::{csv, midi, Note, Score};
-use crate::separate::StemFile;
 use crate::stats::{median, quantile};
-use crate::transcribe::{NoteEvent, Transcription, Unplayed};
+use crate::tasks::separate::StemFile;
+use crate::tasks::transcribe::{NoteEvent, Transcription, Unplayed};
 
 /// The played notes as score notes (velocity = gain), for notes.csv and notes.mid.
 pub fn played_notes(t: &Transcription) -> Vec<Note> {

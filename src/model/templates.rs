@@ -23,7 +23,7 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::score::Score;
+use crate::io::score::Score;
 
 /// What a column of W (row of H) models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,7 +132,7 @@ pub fn init_templates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::Note;
+    use crate::io::score::Note;
 
     #[test]
     fn a4_template_has_partials_at_multiples_of_440() {

@@ -1,0 +1,65 @@
+//! `scorenmf inspect FILE [SCORE]`: what a recording, a score, or both hold.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use scorenmf::io::audio::{self, Container};
+use scorenmf::io::score;
+use scorenmf::tasks::inspect::Report;
+use scorenmf::Error;
+
+use super::{out, warn, Global};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A recording (WAV, FLAC, MP3, Ogg Vorbis), or, when it is the only file, a score alone: a
+    /// MIDI file, or a CSV note list named `.csv`, `.tsv` or `.txt`.
+    file: PathBuf,
+    /// Score of the recording: FMP-style CSV note list or MIDI file.
+    score: Option<PathBuf>,
+}
+
+pub fn run(global: &Global, args: &InspectArgs) -> Result<(), Error> {
+    let (audio_path, score_path) = match &args.score {
+        Some(s) => (Some(args.file.as_path()), Some(s.as_path())),
+        None if is_score(&args.file)? => (None, Some(args.file.as_path())),
+        None => (Some(args.file.as_path()), None),
+    };
+    let a = audio_path.map(audio::read_audio).transpose()?;
+    let s = score_path.map(score::read_score).transpose()?;
+    if let Some(s) = &s {
+        warn(global, &s.warnings);
+    }
+    let name = |p: Option<&Path>| p.map(|p| p.display().to_string());
+    let report = Report {
+        audio: name(audio_path).zip(a.as_ref()),
+        score: name(score_path).zip(s.as_ref()),
+    };
+    out!("{report}");
+    Ok(())
+}
+
+/// Whether a lone file is a score: it does not start like an audio container the reader
+/// knows, and it starts like a MIDI file or is named like a note list. Anything else is read
+/// as audio, so that a damaged recording gets the audio reader's error.
+fn is_score(path: &Path) -> Result<bool, Error> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut head))
+        .map_err(|e| Error::read(path, e))?;
+    if Container::sniff(&head).is_some() {
+        return Ok(false);
+    }
+    let midi = head.starts_with(b"MThd")
+        || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"RMID"));
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let listed = matches!(
+        extension.as_deref(),
+        Some("csv" | "tsv" | "txt" | "mid" | "midi")
+    );
+    Ok(midi || listed)
+}

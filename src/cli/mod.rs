@@ -1,0 +1,107 @@
+//! The command line: one module per command, each parsing its arguments and printing what the
+//! library returns. No stage of the analysis runs here; the analysing commands hand a
+//! [`scorenmf::job::Job`] to [`scorenmf::job::run`].
+
+mod analyse;
+mod eval;
+mod inspect;
+
+use clap::{Args, Parser, Subcommand};
+
+use scorenmf::job::Task;
+use scorenmf::Error;
+
+/// Prints to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+pub(crate) use {out, outln};
+
+#[derive(Parser)]
+#[command(name = "scorenmf", version, about = "Score-informed music transcription and source separation (constrained NMF)", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options every command takes.
+#[derive(Args)]
+pub struct Global {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a recording, a score, or both hold, and whether they fit together.
+    Inspect(inspect::InspectArgs),
+    /// Transcribe: which score notes were played, with onsets from the audio, offsets and gains.
+    ///
+    /// Writes OUTDIR/notes.csv (FMP format), notes.mid, notes.json (events, notes not played,
+    /// evidence, onset shifts) and run.json (every parameter, inputs with SHA-256).
+    Transcribe(analyse::TranscribeArgs),
+    /// Separate the recording into stems by instrument, pitch and note, from the score-informed
+    /// factorization (soft masks on every original channel, at the recording's own rate).
+    ///
+    /// Writes OUTDIR/stems/instrument/<label>.wav, stems/pitch/<midi>_<name>.wav,
+    /// stems/note/<id>_<midi>_<name>_<onset>s.wav (cropped to the note unless --full-length),
+    /// stems/residual.wav, and run.json.
+    Separate(analyse::SeparateArgs),
+    /// Transcription and separation in one pass (the masks from their own factorization unless
+    /// --mask-model shared): notes.csv, notes.mid, notes.json, stems (per instrument unless --by
+    /// says otherwise) and run.json.
+    Run(analyse::SeparateArgs),
+    /// Evaluate transcriptions (notes, as mir_eval does) and separations (stems, as BSS Eval
+    /// does) against references, and a transcription against its score.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Inspect(args) => inspect::run(g, args),
+        Command::Transcribe(args) => analyse::run(g, Task::Transcribe, &args.analysis, None),
+        Command::Separate(args) => {
+            analyse::run(g, Task::Separate, &args.analysis, Some(&args.stems))
+        }
+        Command::Run(args) => analyse::run(g, Task::Run, &args.analysis, Some(&args.stems)),
+        Command::Eval(cmd) => eval::run(g, cmd),
+    }
+}
+
+/// Prints the readers' warnings on stderr, unless quiet.
+fn warn(global: &Global, warnings: &[String]) {
+    if !global.quiet {
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+}
+
+/// Caps rayon's global pool at `threads` workers (0: one per core). Called before any parallel
+/// work, so the pool cannot exist yet and building it cannot fail.
+fn set_threads(threads: usize) {
+    if threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+}

@@ -1,0 +1,243 @@
+//! One whole run of an analysing command: read the inputs, factorize and transcribe, write the
+//! transcription and/or the stems, then `run.json` (and the profile, if asked), each file
+//! atomically. The `scorenmf` binary only turns its arguments into a [`Job`]; any other runner
+//! (a batch over a corpus, a report) calls [`run`] the same way.
+//!
+//! The stages, in order:
+//!
+//! 1. decode the recording and read the score ([`crate::io`]);
+//! 2. the analysis ([`pipeline::run_transcription`]): STFT, W₀, H₀, constrained NMF, note events;
+//! 3. with stems requested, the masks' factorization and the stems ([`pipeline::separate`]);
+//! 4. with notes requested, `notes.csv`, `notes.mid`, `notes.json` ([`outputs::write_transcription`]);
+//! 5. `run.json`: every parameter, the inputs' SHA-256, headline results ([`RunRecord`]);
+//! 6. with a profile requested, each stage's wall time, CPU time and peak memory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::io::audio::{self, Audio, WavEncoding};
+use crate::io::outputs::{self, InputFile, RunRecord};
+use crate::io::score::{self, Score};
+use crate::pipeline::{self, Config, TranscribeOutput};
+use crate::profile;
+use crate::tasks::separate::{By, StemFile};
+
+/// Which analysing command a job is; named in `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Note events only.
+    Transcribe,
+    /// Stems only.
+    Separate,
+    /// Note events and stems.
+    Run,
+}
+
+impl Task {
+    /// The command's name, as `run.json` records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Transcribe => "transcribe",
+            Task::Separate => "separate",
+            Task::Run => "run",
+        }
+    }
+
+    /// Whether the task writes notes.csv, notes.mid and notes.json.
+    pub fn writes_notes(self) -> bool {
+        matches!(self, Task::Transcribe | Task::Run)
+    }
+}
+
+/// What stems to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StemOutputs {
+    /// Groupings, each written under `stems/<grouping>/`.
+    pub by: Vec<By>,
+    /// Per-note stems at the recording's full length instead of cropped to the note.
+    pub full_length: bool,
+    /// Sample encoding; `None`: like the input ([`WavEncoding::like`]).
+    pub encoding: Option<WavEncoding>,
+}
+
+/// Everything one run needs: the inputs, the parameters and what to write where.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub task: Task,
+    /// The recording.
+    pub audio: PathBuf,
+    /// The score, aligned to the recording.
+    pub score: PathBuf,
+    /// Output folder (created if missing).
+    pub outdir: PathBuf,
+    pub config: Config,
+    /// Stems to write; required by [`Task::Separate`] and [`Task::Run`], ignored otherwise.
+    pub stems: Option<StemOutputs>,
+    /// Where to write the profile (each stage's times and memory), if anywhere.
+    pub profile: Option<PathBuf>,
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub score_notes: usize,
+    pub played: usize,
+    pub not_played: usize,
+    /// Stem files written (0 without stems).
+    pub stems: usize,
+    pub outdir: PathBuf,
+}
+
+/// What a job tells its caller while it runs; every method does nothing by default.
+pub trait Observer {
+    /// A reader's warning about an input.
+    fn warning(&self, _message: &str) {}
+    /// A stage has finished (for `-v`).
+    fn finished(&self, _stage: &str) {}
+    /// The NMF has done `_done` of `_total` iterations.
+    fn nmf_progress(&self, _done: usize, _total: usize) {}
+    /// The stems have done `_done` of `_total` steps.
+    fn stems_progress(&self, _done: usize, _total: usize) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// Runs `job` and writes its outputs.
+pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
+    if job.profile.is_some() {
+        profile::enable();
+    }
+    let (audio, score) = read_inputs(job)?;
+    for w in &score.warnings {
+        observer.warning(w);
+    }
+    observer.finished("inputs read");
+    let iterations = job.config.nmf.iterations;
+    let mut out = pipeline::run_transcription(&audio, &score, &job.config, |i| {
+        observer.nmf_progress(i, iterations)
+    })?;
+    observer.finished("factorized and transcribed");
+    let stems = match job.stems.as_ref().filter(|_| job.task != Task::Transcribe) {
+        Some(request) => write_stems(job, request, &audio, &score, &mut out, observer)?,
+        None => Vec::new(),
+    };
+    if job.task.writes_notes() {
+        write_notes(job, &out, &score, &stems)?;
+        observer.finished("notes written");
+    }
+    write_run_record(job, &out, &stems)?;
+    if let Some(path) = &job.profile {
+        write_profile(path, job, &out)?;
+    }
+    let t = &out.transcription;
+    Ok(Summary {
+        score_notes: score.notes.len(),
+        played: t.events.len(),
+        not_played: t.not_played.len(),
+        stems: stems.len(),
+        outdir: job.outdir.clone(),
+    })
+}
+
+/// Stage 1: the recording and the score.
+fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
+    let _stage = profile::stage("decode");
+    let audio = audio::read_audio(&job.audio)?;
+    let score = score::read_score(&job.score)?;
+    Ok((audio, score))
+}
+
+/// Stage 3: the stems of every requested grouping, and the residual.
+fn write_stems(
+    job: &Job,
+    request: &StemOutputs,
+    audio: &Audio,
+    score: &Score,
+    out: &mut TranscribeOutput,
+    observer: &dyn Observer,
+) -> Result<Vec<StemFile>> {
+    let encoding = request
+        .encoding
+        .unwrap_or_else(|| WavEncoding::like(&audio.format));
+    let report = |done: usize, total: usize| observer.stems_progress(done, total);
+    let written = pipeline::separate(
+        &job.outdir,
+        audio,
+        score,
+        &job.config,
+        out,
+        &request.by,
+        request.full_length,
+        encoding,
+        &report,
+    )?;
+    observer.finished("stems written");
+    Ok(written)
+}
+
+/// Stage 4: notes.csv, notes.mid and notes.json, listing the per-note stems among `stems`.
+fn write_notes(job: &Job, out: &TranscribeOutput, score: &Score, stems: &[StemFile]) -> Result<()> {
+    let note_stems: Vec<StemFile> = stems.iter().filter(|w| w.kind == "note").cloned().collect();
+    let _stage = profile::stage("write notes");
+    outputs::write_transcription(&job.outdir, &out.transcription, score, &note_stems)
+}
+
+/// Stage 5: run.json.
+fn write_run_record(job: &Job, out: &TranscribeOutput, stems: &[StemFile]) -> Result<()> {
+    let f = &out.decomposition.factorization;
+    let t = &out.transcription;
+    let stem_request = job.stems.as_ref().filter(|_| job.task != Task::Transcribe);
+    let record = RunRecord {
+        scorenmf_version: env!("CARGO_PKG_VERSION"),
+        command: job.task.name(),
+        inputs: vec![
+            InputFile::describe(&job.audio)?,
+            InputFile::describe(&job.score)?,
+        ],
+        config: &job.config,
+        results: serde_json::json!({
+            "components": out.decomposition.components.len(),
+            "frames": f.h.ncols(),
+            "nmf_iterations": f.iterations,
+            "nmf_relative_error": f.rel_error,
+            "score_offset": t.score_offset,
+            "played": t.events.len(),
+            "not_played": t.not_played.len(),
+            "stems": stem_request.map(|st| serde_json::json!({
+                "by": st.by,
+                "full_length": st.full_length,
+                "files": stems.len(),
+            })),
+        }),
+    };
+    outputs::write_json(&job.outdir.join("run.json"), &record)
+}
+
+/// Stage 6: the profile: each stage's wall and CPU time and peak memory, and the NMF's size.
+fn write_profile(path: &Path, job: &Job, out: &TranscribeOutput) -> Result<()> {
+    let f = &out.decomposition.factorization;
+    let c = &job.config;
+    let profile = serde_json::json!({
+        "command": job.task.name(),
+        "threads": rayon::current_num_threads(),
+        "stages": profile::stages(),
+        "process_peak_rss": profile::process_peak_rss(),
+        "nmf": {
+            "k": f.w.nrows(),
+            "r": f.w.ncols(),
+            "n": f.h.ncols(),
+            "iterations": f.iterations,
+            "active_entries": f.active_entries,
+            "precision": c.nmf.precision,
+            "divergence": c.nmf.divergence,
+            "tile": c.nmf.tile,
+        },
+    });
+    outputs::write_json(path, &profile)
+}
