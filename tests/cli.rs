@@ -340,3 +340,70 @@ fn fmp_preset_and_bad_parameters() {
         assert!(out.contains("[default:"), "{cmd} --help shows defaults");
     }
 }
+
+#[test]
+fn eval_stems_matches_files_by_name_and_refuses_mismatched_folders() {
+    let t = TempDir::new("evalstems");
+    let out = t.0.join("o");
+    let o = out.display().to_string();
+    let (code, _, err) = scorenmf(&[
+        "-q",
+        "separate",
+        WAV,
+        CSV,
+        "-o",
+        &o,
+        "--by",
+        "instrument,pitch",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let dir = |d: &str| out.join(d).display().to_string();
+    // Identical folders: each file is matched by name and said so; a perfect estimate's scores
+    // and their framewise medians are infinite, never NaN.
+    let inst = dir("stems/instrument");
+    let (code, stdout, err) = scorenmf(&["eval", "stems", &inst, &inst, "--framewise"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("matched") && err.contains("lh.wav") && err.contains("rh.wav"),
+        "{err}"
+    );
+    assert!(stdout.contains("median over 1 s windows"), "{stdout}");
+    assert!(!stdout.contains("NaN"), "{stdout}");
+    // A run's `stems/` holds one folder per grouping: refused, naming them.
+    let stems = dir("stems");
+    let (code, _, err) = scorenmf(&["eval", "stems", &stems, &stems]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds folders (instrument, pitch)"), "{err}");
+    // Two groupings share no file name.
+    let (code, _, err) = scorenmf(&["eval", "stems", &inst, &dir("stems/pitch")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no stem file name in common"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn inspect_a_score_alone_and_options_only_where_they_apply() {
+    let (code, out, err) = scorenmf(&["inspect", CSV]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("score       "), "{out}");
+    assert!(out.contains("notes       54"), "{out}");
+    assert!(!out.contains("audio"), "{out}");
+    let (code, out, err) = scorenmf(&["inspect", "data/FMP_C1_F12_Bach_BWV846_Sibelius.mid"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("score       "), "{out}");
+    // The analysing commands' options are theirs alone.
+    for args in [
+        &["--profile", "p.json", "inspect", WAV][..],
+        &["inspect", WAV, "--threads", "2"],
+        &["eval", "notes", CSV, CSV, "--profile", "p.json"],
+    ] {
+        let (code, _, err) = scorenmf(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    let (_, help, _) = scorenmf(&["eval", "--help"]);
+    assert!(help.contains("notes") && help.contains("stems"), "{help}");
+    let (_, help, _) = scorenmf(&["eval", "stems", "--help"]);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("1 when given without a value"), "{help}");
+}

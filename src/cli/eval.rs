@@ -303,8 +303,21 @@ fn stem_pairs(reference: &Path, estimate: &Path) -> Result<Vec<(PathBuf, PathBuf
     Ok(refs.into_iter().zip(ests).collect())
 }
 
-/// The files of two folders matched by name; see [`stem_pairs`].
+/// The files of two folders matched by name; see [`stem_pairs`]. Folders that hold folders
+/// of stems (a run's `stems/`, with `instrument/`, `pitch/`, …) are refused: one grouping at a
+/// time is what BSS Eval compares.
 fn folder_pairs(reference: &Path, estimate: &Path) -> Result<Vec<(PathBuf, PathBuf)>, Error> {
+    for dir in [reference, estimate] {
+        let subs = subfolders(dir);
+        if !subs.is_empty() {
+            return Err(Error::Param(format!(
+                "{} holds folders ({}): give one grouping's folder on both sides, e.g. {}",
+                dir.display(),
+                listing(&subs),
+                dir.join(&subs[0]).display()
+            )));
+        }
+    }
     let names = |dir: &Path| -> Result<Vec<String>, Error> {
         Ok(files_in(dir)?
             .iter()
@@ -320,14 +333,13 @@ fn folder_pairs(reference: &Path, estimate: &Path) -> Result<Vec<(PathBuf, PathB
     let missing: Vec<&String> = refs.iter().filter(|n| !ests.contains(n)).collect();
     if refs.is_empty() || missing.len() == refs.len() {
         return Err(Error::Param(format!(
-            "{} and {} have no stem file name in common ({}: {}; {}: {}){}",
+            "{} and {} have no stem file name in common ({}: {}; {}: {})",
             reference.display(),
             estimate.display(),
             reference.display(),
             listing(&refs),
             estimate.display(),
             listing(&ests),
-            subfolder_hint(reference)
         )));
     }
     if !missing.is_empty() {
@@ -361,24 +373,18 @@ fn listing<S: AsRef<str>>(names: &[S]) -> String {
     s
 }
 
-/// A hint when `dir` holds folders of stems (e.g. a run's `stems/`): name one of them.
-fn subfolder_hint(dir: &Path) -> String {
+/// The folders in `dir` (hidden ones aside), sorted by name.
+fn subfolders(dir: &Path) -> Vec<String> {
     let mut subs: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     subs.sort();
-    if subs.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; give one of its folders ({}) on both sides",
-            subs.join(", ")
-        )
-    }
+    subs
 }
 
 /// The files (not folders) directly in `dir`, sorted by name.
