@@ -636,13 +636,15 @@ impl<T: Float> Engine<T> {
     }
 
     /// Runs the iterations; returns the factorization and V as the engine holds it. It cannot
-    /// fail: the inputs were checked before, so V can always be handed back.
+    /// fail: the inputs were checked before, so V can always be handed back. Each iteration: the
+    /// pass over the tiles (H's update and the W update's sums), then W's update, then the stop
+    /// test on ‖ΔH‖₂ and ‖ΔW‖₂.
     fn run(
         mut self,
         p: &NmfParams,
         mut progress: impl FnMut(usize),
     ) -> (Factorization, Aligned<f32>) {
-        let (k, r) = (self.k, self.r);
+        let r = self.r;
         let stop = p.stop_threshold;
         let mut done = 0;
         for it in 1..=p.iterations {
@@ -653,52 +655,11 @@ impl<T: Float> Engine<T> {
             let mut dw = vec![0.0f64; r * r];
             if !p.fixed_w {
                 let new_w = match p.divergence {
-                    Divergence::Euclidean => {
-                        // W ← W ⊙ (V·Hᵀ) ⊘ (W·(H·Hᵀ) + ε)
-                        let mut den = vec![T::ZERO; k * r];
-                        matmul(
-                            mat_mut(&mut den, k, r),
-                            Accum::Replace,
-                            mat(&self.w, k, r),
-                            mat(&sums.hh, r, r),
-                            T::ONE,
-                            Par::Seq,
-                        );
-                        let eps = self.eps;
-                        let mut w = self.w.clone();
-                        w.par_iter_mut()
-                            .zip(sums.vh.par_iter().zip(den.par_iter()))
-                            .for_each(|(x, (&a, &b))| *x = flush(*x * (a / (b + eps))));
-                        w
-                    }
-                    Divergence::Kl => {
-                        // W ← W ⊙ ((V ⊘ WH)·Hᵀ) ⊘ (1·Hᵀ + ε)
-                        let mut w = self.w.clone();
-                        for (ci, col) in w.chunks_mut(k).enumerate() {
-                            let den = sums.rowsum[ci] + self.eps;
-                            for (x, &a) in col.iter_mut().zip(&sums.vh[ci * k..(ci + 1) * k]) {
-                                *x = flush(*x * (a / den));
-                            }
-                        }
-                        w
-                    }
+                    Divergence::Euclidean => self.euclidean_w(&sums),
+                    Divergence::Kl => self.kl_w(&sums),
                 };
                 if stop.is_some() {
-                    let d: Vec<T> = new_w
-                        .iter()
-                        .zip(self.w.iter())
-                        .map(|(&a, &b)| a - b)
-                        .collect();
-                    let mut g = vec![T::ZERO; r * r];
-                    matmul(
-                        mat_mut(&mut g, r, r),
-                        Accum::Replace,
-                        mat(&d, k, r).transpose(),
-                        mat(&d, k, r),
-                        T::ONE,
-                        Par::Seq,
-                    );
-                    dw = g.iter().map(|x| x.to_f64()).collect();
+                    dw = self.change_gram(&new_w);
                 }
                 self.w = new_w;
             }
@@ -711,6 +672,59 @@ impl<T: Float> Engine<T> {
             }
         }
         self.finish(p.normalize, done)
+    }
+
+    /// The Euclidean W update from the pass's sums: W ← W ⊙ (V·Hᵀ) ⊘ (W·(H·Hᵀ) + ε).
+    fn euclidean_w(&self, sums: &Sums<T>) -> Aligned<T> {
+        let (k, r) = (self.k, self.r);
+        let mut den = vec![T::ZERO; k * r];
+        matmul(
+            mat_mut(&mut den, k, r),
+            Accum::Replace,
+            mat(&self.w, k, r),
+            mat(&sums.hh, r, r),
+            T::ONE,
+            Par::Seq,
+        );
+        let eps = self.eps;
+        let mut w = self.w.clone();
+        w.par_iter_mut()
+            .zip(sums.vh.par_iter().zip(den.par_iter()))
+            .for_each(|(x, (&a, &b))| *x = flush(*x * (a / (b + eps))));
+        w
+    }
+
+    /// The KL W update from the pass's sums: W ← W ⊙ ((V ⊘ WH)·Hᵀ) ⊘ (1·Hᵀ + ε).
+    fn kl_w(&self, sums: &Sums<T>) -> Aligned<T> {
+        let k = self.k;
+        let mut w = self.w.clone();
+        for (ci, col) in w.chunks_mut(k).enumerate() {
+            let den = sums.rowsum[ci] + self.eps;
+            for (x, &a) in col.iter_mut().zip(&sums.vh[ci * k..(ci + 1) * k]) {
+                *x = flush(*x * (a / den));
+            }
+        }
+        w
+    }
+
+    /// ΔWᵀΔW (R × R) for ΔW = `new_w` − W, whose largest eigenvalue is ‖ΔW‖₂² ([`gram_norm`]).
+    fn change_gram(&self, new_w: &[T]) -> Vec<f64> {
+        let (k, r) = (self.k, self.r);
+        let d: Vec<T> = new_w
+            .iter()
+            .zip(self.w.iter())
+            .map(|(&a, &b)| a - b)
+            .collect();
+        let mut g = vec![T::ZERO; r * r];
+        matmul(
+            mat_mut(&mut g, r, r),
+            Accum::Replace,
+            mat(&d, k, r).transpose(),
+            mat(&d, k, r),
+            T::ONE,
+            Par::Seq,
+        );
+        g.iter().map(|x| x.to_f64()).collect()
     }
 
     /// Runs `work` on the fixed partition of the tiles into groups, in parallel, each group with
