@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::audio::{self, Audio, WavEncoding};
 use crate::io::outputs::{self, InputFile, RunRecord};
 use crate::io::score::{self, Score};
@@ -110,6 +110,7 @@ impl Observer for Silent {}
 
 /// Runs `job` and writes its outputs.
 pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
+    check_outputs_spare_inputs(job)?;
     if job.profile.is_some() {
         profile::enable();
     }
@@ -143,6 +144,70 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         stems: stems.len(),
         outdir: job.outdir.clone(),
     })
+}
+
+/// The files a job writes: notes.csv/.mid/.json (with notes), run.json, the profile; and the
+/// folder whose every file it may write (`stems/`, with stems).
+fn outputs_of(job: &Job) -> (Vec<PathBuf>, Option<PathBuf>) {
+    let mut files = Vec::new();
+    if job.task.writes_notes() {
+        files.extend(["notes.csv", "notes.mid", "notes.json"].map(|f| job.outdir.join(f)));
+    }
+    files.push(job.outdir.join("run.json"));
+    files.extend(job.profile.clone());
+    let stems =
+        (job.task != Task::Transcribe && job.stems.is_some()).then(|| job.outdir.join("stems"));
+    (files, stems)
+}
+
+/// Refuses a job that would write over one of its inputs: an output file that is the audio or
+/// the score, or an input inside the stems folder. Paths are compared after resolving links
+/// and `..` (for a path that does not exist yet, its nearest existing ancestor).
+fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
+    let (files, stems) = outputs_of(job);
+    for (input, what) in [(&job.audio, "recording"), (&job.score, "score")] {
+        let Ok(input_real) = std::fs::canonicalize(input) else {
+            continue; // the reader names a missing input
+        };
+        let clash = files
+            .iter()
+            .find(|f| resolved(f) == input_real)
+            .or_else(|| {
+                stems
+                    .as_ref()
+                    .filter(|d| input_real.starts_with(resolved(d)))
+            });
+        if let Some(out) = clash {
+            return Err(Error::Output {
+                path: out.clone(),
+                msg: format!(
+                    "would overwrite the input {what} {}; choose another output path",
+                    input.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `path` with links and `..` resolved as far as it exists: its nearest existing ancestor
+/// canonicalized, then the rest of it.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }
 
 /// Stage 1: the recording and the score.

@@ -114,33 +114,91 @@ impl Config {
         self.stft.hop as f64 / self.sample_rate as f64
     }
 
-    /// Checks the parameters that no type rules out.
+    /// Checks every parameter no type rules out, before anything is allocated: the analysis
+    /// geometry within [`MAX_N_FFT`] and [`MAX_ANALYSIS_RATE`] (so memory follows the audio's
+    /// length alone), every number finite and in its range. One message per parameter, naming
+    /// its option.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Param(m));
-        if self.sample_rate < 1000 {
-            return bad(format!("sample rate {} Hz is too low", self.sample_rate));
+        if !(1000..=MAX_ANALYSIS_RATE).contains(&self.sample_rate) {
+            return bad(format!(
+                "--sample-rate {} Hz: must be in 1000..={MAX_ANALYSIS_RATE}",
+                self.sample_rate
+            ));
+        }
+        check_geometry("--n-fft/--hop", self.stft)?;
+        let op = &self.transcribe.onset;
+        check_geometry("the onset novelty's", op.stft)?;
+        if let Some(g) = op.refine {
+            check_geometry("the refinement's", g)?;
         }
         let t = &self.templates;
-        if !(0.0..0.5).contains(&t.tol_pitch) {
-            return bad(format!("tol_pitch {} must be in [0, 0.5)", t.tol_pitch));
-        }
-        if !(t.a4 > 0.0 && t.a4.is_finite()) {
-            return bad(format!("A4 {} Hz must be positive", t.a4));
-        }
+        in_range("--tol-pitch", t.tol_pitch, 0.0, 0.5, false)?;
+        in_range("--a4", t.a4, 1.0, 20000.0, true)?;
+        in_range("--onset-init", t.onset_init, 0.0, 1e6, false)?;
         let a = &self.activations;
-        for v in [a.tol_note.0, a.tol_note.1, a.tol_onset.0, a.tol_onset.1] {
-            if !v.is_finite() {
-                return bad("activation tolerances must be finite".into());
-            }
+        for (name, v) in [("--tol-note", a.tol_note), ("--tol-onset", a.tol_onset)] {
+            in_range(name, v.0, -60.0, 60.0, true)?;
+            in_range(name, v.1, -60.0, 60.0, true)?;
         }
-        if !(self.gamma > 0.0 && self.gamma.is_finite()) {
-            return bad(format!("gamma {} must be positive", self.gamma));
+        in_range("--gamma", self.gamma, f64::MIN_POSITIVE, 1e12, true)?;
+        let n = &self.nmf;
+        in_range("--eps", n.eps, 0.0, 1.0, true)?;
+        if let Some(s) = n.stop_threshold {
+            in_range("--stop-threshold", s, 0.0, 1e12, true)?;
         }
-        if !(self.nmf.eps >= 0.0) {
-            return bad("eps must be ≥ 0".into());
-        }
+        count("--iterations", n.iterations, 0, MAX_ITERATIONS)?;
+        count("--nmf-tile", n.tile, 1, 1 << 16)?;
+        let tr = &self.transcribe;
+        in_range("--search", op.search, 0.001, 10.0, true)?;
+        in_range("--prior-sigma", op.prior_sigma, 1e-4, 100.0, true)?;
+        in_range("--chord-tol", op.chord_tol, 0.0, 10.0, true)?;
+        in_range("--min-gap", tr.min_gap, 0.0, 10.0, true)?;
+        in_range("--threshold", tr.threshold, 0.0, 1e6, true)?;
+        in_range("--offset-fraction", tr.offset_fraction, 0.0, 1.0, true)?;
+        let sp = &self.separate;
+        in_range("--mask-power", sp.mask_power, 1e-3, 64.0, true)?;
+        count("--mask-iterations", sp.iterations, 0, MAX_ITERATIONS)?;
         Ok(())
     }
+}
+
+/// The largest FFT length of any analysis (2¹⁶: 3 s at 22050 Hz).
+pub const MAX_N_FFT: usize = 1 << 16;
+/// The highest analysis sample rate, Hz.
+pub const MAX_ANALYSIS_RATE: u32 = 192_000;
+/// The most NMF iterations a run may ask for.
+pub const MAX_ITERATIONS: usize = 100_000;
+
+/// An STFT geometry within [`MAX_N_FFT`], with a hop in 1..=n_fft.
+fn check_geometry(what: &str, g: StftParams) -> Result<()> {
+    if !(16..=MAX_N_FFT).contains(&g.n_fft) || g.hop == 0 || g.hop > g.n_fft {
+        return Err(Error::Param(format!(
+            "{what} n_fft {} and hop {}: need 16 ≤ n_fft ≤ {MAX_N_FFT} and 1 ≤ hop ≤ n_fft",
+            g.n_fft, g.hop
+        )));
+    }
+    Ok(())
+}
+
+/// `v` finite and in [lo, hi] (or [lo, hi) when `!closed`).
+fn in_range(name: &str, v: f64, lo: f64, hi: f64, closed: bool) -> Result<()> {
+    let ok = v.is_finite() && v >= lo && (v < hi || (closed && v == hi));
+    if ok {
+        return Ok(());
+    }
+    let close = if closed { "]" } else { ")" };
+    Err(Error::Param(format!(
+        "{name} {v}: must be a number in [{lo}, {hi}{close}"
+    )))
+}
+
+/// A count in lo..=hi.
+fn count(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if (lo..=hi).contains(&v) {
+        return Ok(());
+    }
+    Err(Error::Param(format!("{name} {v}: must be in {lo}..={hi}")))
 }
 
 /// The factorization of a recording against its score.

@@ -407,3 +407,55 @@ fn inspect_a_score_alone_and_options_only_where_they_apply() {
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("1 when given without a value"), "{help}");
 }
+
+#[test]
+fn outputs_never_replace_inputs() {
+    let t = TempDir::new("inputs");
+    let wav = t.file("rec.wav", &std::fs::read(WAV).unwrap());
+    let score_bytes = std::fs::read(CSV).unwrap();
+    let score = t.file("notes.csv", &score_bytes);
+    let dir = t.0.display().to_string();
+    // The score is named like the transcription and OUTDIR is its folder.
+    let (code, _, err) = scorenmf(&["run", &wav, &score, "-o", &dir]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("would overwrite the input score"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The profile named like the recording; OUTDIR given through `..`.
+    let (code, _, err) = scorenmf(&[
+        "transcribe",
+        &wav,
+        CSV,
+        "-o",
+        &format!("{dir}/x/.."),
+        "--profile",
+        &wav,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("would overwrite the input recording"), "{err}");
+    // A recording inside the stems folder the run would write.
+    std::fs::create_dir_all(t.0.join("o/stems")).unwrap();
+    let inside = t.file("o/stems/residual.wav", &std::fs::read(WAV).unwrap());
+    let (code, _, err) = scorenmf(&[
+        "separate",
+        &inside,
+        CSV,
+        "-o",
+        &t.0.join("o").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("would overwrite the input recording"), "{err}");
+    // Nothing was written, nothing was changed.
+    assert_eq!(std::fs::read(&score).unwrap(), score_bytes);
+    assert_eq!(std::fs::read(&wav).unwrap(), std::fs::read(WAV).unwrap());
+    assert!(!t.0.join("run.json").exists());
+    // A transcription beside its score, under another name, is fine.
+    let (code, _, err) = scorenmf(&[
+        "-q",
+        "transcribe",
+        &wav,
+        &score,
+        "-o",
+        &format!("{dir}/out"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+}

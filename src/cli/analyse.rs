@@ -280,7 +280,7 @@ pub fn run(
     args: &Analysis,
     stems: Option<&StemArgs>,
 ) -> Result<(), Error> {
-    set_threads(args.exec.threads);
+    set_threads(args.exec.threads)?;
     let mut config = args.params.config();
     let stems = stems.map(|st| st.outputs(&mut config));
     let job = Job {

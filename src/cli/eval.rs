@@ -132,7 +132,7 @@ pub fn run(global: &Global, cmd: &EvalCommand) -> Result<(), Error> {
             json,
             threads,
         } => {
-            set_threads(*threads);
+            set_threads(*threads)?;
             stems(global, reference, estimate, *framewise, *json)
         }
     }

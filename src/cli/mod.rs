@@ -96,12 +96,21 @@ fn warn(global: &Global, warnings: &[String]) {
     }
 }
 
-/// Caps rayon's global pool at `threads` workers (0: one per core). Called before any parallel
-/// work, so the pool cannot exist yet and building it cannot fail.
-fn set_threads(threads: usize) {
+/// The most worker threads `--threads` may ask for.
+const MAX_THREADS: usize = 256;
+
+/// Caps rayon's global pool at `threads` workers (0: one per core; at most [`MAX_THREADS`]).
+/// Called before any parallel work, so the pool cannot exist yet and building it cannot fail.
+fn set_threads(threads: usize) -> Result<(), Error> {
+    if threads > MAX_THREADS {
+        return Err(Error::Param(format!(
+            "--threads {threads}: must be at most {MAX_THREADS}"
+        )));
+    }
     if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global();
     }
+    Ok(())
 }

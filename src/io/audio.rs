@@ -126,6 +126,12 @@ impl Audio {
     }
 }
 
+/// The lowest sample rate a recording may have, Hz (below it, its few samples would stand for
+/// hours of audio at the analysis rate).
+pub const MIN_RATE: u32 = 1000;
+/// The highest sample rate a recording may have, Hz (DXD's 705.6 kHz and 768 kHz fit).
+pub const MAX_RATE: u32 = 768_000;
+
 /// Reads an audio file (WAV, FLAC, MP3 or Ogg Vorbis), keeping all channels at the file's rate.
 pub fn read_audio(path: &Path) -> Result<Audio> {
     let bytes = fs::read(path).map_err(|e| Error::read(path, e))?;
@@ -153,8 +159,14 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
     if audio.is_empty() {
         return Err(Error::audio(path, "holds no audio samples"));
     }
-    if audio.sample_rate == 0 {
-        return Err(Error::audio(path, "sample rate is 0"));
+    if !(MIN_RATE..=MAX_RATE).contains(&audio.sample_rate) {
+        return Err(Error::audio(
+            path,
+            format!(
+                "sample rate {} Hz is outside {MIN_RATE}..={MAX_RATE} Hz",
+                audio.sample_rate
+            ),
+        ));
     }
     Ok(audio)
 }

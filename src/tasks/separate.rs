@@ -470,8 +470,13 @@ pub struct StemFile {
     pub score_note: Option<usize>,
 }
 
-/// Turns a label into a safe file name: letters, digits, `.`, `-` and `_` kept, anything else
-/// `_`; never empty, never a dot file.
+/// The longest stem file name made from a label, in bytes, before `.wav` (its temporary name
+/// while written adds about 20 more; file systems allow 255).
+pub const MAX_NAME: usize = 64;
+
+/// Turns a label into a safe, portable file name: letters, digits, `.`, `-` and `_` kept,
+/// anything else `_`; no leading or trailing dot; at most [`MAX_NAME`] bytes; never empty; a
+/// name Windows reserves for a device (`CON`, `NUL`, `COM1`, …) gets a leading `_`.
 pub fn sanitize(label: &str) -> String {
     let s: String = label
         .chars()
@@ -482,13 +487,44 @@ pub fn sanitize(label: &str) -> String {
                 '_'
             }
         })
+        .take(MAX_NAME)
         .collect();
-    let s = s.trim_start_matches('.').to_string();
+    let s = s.trim_matches('.');
     if s.is_empty() {
-        "unlabeled".into()
-    } else {
-        s
+        return "unlabeled".into();
     }
+    let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        format!("_{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// File names for `labels`, one each, distinct even where the file system ignores case: each
+/// label [`sanitize`]d, and a name already taken gets the first free suffix `_2`, `_3`, …
+/// (shortening it to stay within [`MAX_NAME`]).
+pub fn stem_names(labels: &[String]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    labels
+        .iter()
+        .map(|label| {
+            let base = sanitize(label);
+            let mut name = base.clone();
+            let mut k = 1;
+            while !taken.insert(name.to_ascii_lowercase()) {
+                k += 1;
+                let suffix = format!("_{k}");
+                let keep = base.len().min(MAX_NAME - suffix.len());
+                name = format!("{}{suffix}", &base[..keep]);
+            }
+            name
+        })
+        .collect()
 }
 
 /// Pitch name for file names: `#` written as `s` (F#3 → Fs3).
@@ -594,7 +630,7 @@ fn whole_groupings(req: &StemRequest) -> Vec<WholeGrouping> {
                             .expect("listed")
                     })
                     .collect();
-                let names = unique_names(labels.iter().map(|l| sanitize(l)).collect());
+                let names = stem_names(&labels);
                 whole.push(WholeGrouping {
                     dir: "instrument",
                     names,
@@ -857,19 +893,32 @@ fn notes_sounding(
     local
 }
 
-/// Makes sanitized names distinct by appending `_2`, `_3`, … to repeats.
-fn unique_names(names: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashMap::new();
-    names
-        .into_iter()
-        .map(|n| {
-            let count = seen.entry(n.clone()).or_insert(0);
-            *count += 1;
-            if *count == 1 {
-                n
-            } else {
-                format!("{n}_{count}")
-            }
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stem_names_are_distinct_bounded_and_portable() {
+        let labels: Vec<String> = ["a b", "a_b", "a_b_2", "A_B", "con", "..x..", "", "é"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["x".repeat(246), "x".repeat(5_000_000), "x".repeat(MAX_NAME)])
+            .collect();
+        let names = stem_names(&labels);
+        let lower: std::collections::HashSet<String> =
+            names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        assert_eq!(lower.len(), labels.len(), "{names:?}");
+        assert_eq!(&names[..4], ["a_b", "a_b_2", "a_b_2_2", "A_B_3"]);
+        assert_eq!(names[4], "_con");
+        assert_eq!(names[5], "x");
+        assert_eq!(names[6], "unlabeled");
+        assert_eq!(names[7], "_");
+        for n in &names {
+            assert!(n.len() <= MAX_NAME, "{n}");
+            assert!(!n.starts_with('.') && !n.ends_with('.'), "{n}");
+        }
+        assert_eq!(names[8], "x".repeat(MAX_NAME));
+        assert_eq!(names[9], format!("{}_2", "x".repeat(MAX_NAME - 2)));
+        assert_eq!(names[10], format!("{}_3", "x".repeat(MAX_NAME - 2)));
+    }
 }

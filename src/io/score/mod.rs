@@ -104,13 +104,57 @@ impl Score {
 /// wrapper) or otherwise an FMP-style CSV note list.
 pub fn read_score(path: &Path) -> Result<Score> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-    if bytes.starts_with(b"MThd")
+    let score = if bytes.starts_with(b"MThd")
         || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
     {
-        midi::parse(path, &bytes)
+        midi::parse(path, &bytes)?
     } else {
-        csv::parse(path, &bytes)
+        csv::parse(path, &bytes)?
+    };
+    check_size(path, &score)?;
+    Ok(score)
+}
+
+/// The most notes a score may hold.
+pub const MAX_NOTES: usize = 1_000_000;
+/// The most distinct instrument labels a score may hold (each costs the stems a stream and its
+/// masks; orchestral scores have a few dozen parts).
+pub const MAX_INSTRUMENTS: usize = 128;
+/// The longest instrument label, in characters.
+pub const MAX_LABEL: usize = 256;
+
+/// Refuses scores beyond the sizes the later stages are built for.
+fn check_size(path: &Path, score: &Score) -> Result<()> {
+    let refuse = |msg: String| {
+        Err(Error::Score {
+            path: path.to_path_buf(),
+            msg,
+        })
+    };
+    if score.notes.len() > MAX_NOTES {
+        return refuse(format!(
+            "{} notes: at most {MAX_NOTES} are read",
+            score.notes.len()
+        ));
     }
+    if let Some(n) = score
+        .notes
+        .iter()
+        .find(|n| n.instrument.chars().count() > MAX_LABEL)
+    {
+        return refuse(format!(
+            "the instrument label of the note at {:.3} s has {} characters, at most {MAX_LABEL} are allowed",
+            n.onset,
+            n.instrument.chars().count()
+        ));
+    }
+    let labels = score.instruments().len();
+    if labels > MAX_INSTRUMENTS {
+        return refuse(format!(
+            "{labels} distinct instrument labels (tracks or parts): at most {MAX_INSTRUMENTS}"
+        ));
+    }
+    Ok(())
 }
 
 /// Scientific pitch name of a MIDI pitch, with sharps: 60 → `C4`, 71 → `B4`, 54 → `F#3`.
