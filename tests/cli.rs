@@ -459,3 +459,80 @@ fn outputs_never_replace_inputs() {
     ]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A mono 16-bit WAV of `samples` at `rate` Hz.
+fn wav_at(rate: u32, samples: &[i16]) -> Vec<u8> {
+    let mut bytes = wav_bytes(samples);
+    bytes[24..28].copy_from_slice(&rate.to_le_bytes());
+    bytes[28..32].copy_from_slice(&(2 * rate).to_le_bytes());
+    bytes
+}
+
+#[test]
+fn sizes_that_would_exhaust_memory_are_refused_up_front() {
+    let t = TempDir::new("bounds");
+    let noise: Vec<i16> = (0..44_000).map(|i| ((i * 7919) % 20000 - 10000) as i16).collect();
+    for rate in [1u32, 2, 999, 2_147_483_647] {
+        let f = t.file(&format!("r{rate}.wav"), &wav_at(rate, &noise));
+        fails(&f, None, &f, "is outside 1000..=768000 Hz");
+        let (code, _, err) = scorenmf(&["transcribe", &f, CSV, "-o", &t.0.join("o").display().to_string()]);
+        assert_eq!(code, 2, "{err}");
+    }
+    let out = t.0.join("o").display().to_string();
+    for (opt, value, expect) in [
+        ("--n-fft", "100000000", "n_fft 100000000"),
+        ("--hop", "4096", "hop 4096"),
+        ("--threads", "100000", "--threads 100000"),
+        ("--iterations", "100000000", "--iterations"),
+    ] {
+        let (code, _, err) = scorenmf(&["transcribe", WAV, CSV, "-o", &out, opt, value]);
+        assert_eq!(code, 2, "{opt} {value}: {err}");
+        assert!(err.contains(expect), "{opt} {value}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // More instrument labels than the stems are built for, and one enormous label.
+    let mut many = String::from("Start;Duration;Pitch;Velocity;Instrument\n");
+    for i in 0..2000 {
+        many.push_str(&format!("{}.0;0.5;60;0.5;part{i}\n", i % 10));
+    }
+    let f = t.file("many.csv", many.as_bytes());
+    fails(WAV, Some(&f), &f, "2000 distinct instrument labels");
+    let huge = format!("Start;Duration;Pitch;Velocity;Instrument\n1.0;0.5;60;0.5;{}\n", "x".repeat(5_000_000));
+    let f = t.file("huge.csv", huge.as_bytes());
+    let (code, _, err) = scorenmf(&["inspect", WAV, &f]);
+    assert_eq!(code, 2, "{}", &err[..err.len().min(300)]);
+    assert!(err.len() < 300, "a short error line, not the label: {} bytes", err.len());
+}
+
+#[test]
+fn every_numeric_option_is_range_checked() {
+    let t = TempDir::new("ranges");
+    let out = t.0.join("o").display().to_string();
+    for (opt, value) in [
+        ("--mask-power", "inf"),
+        ("--mask-power", "1e308"),
+        ("--mask-power", "-1"),
+        ("--mask-power", "nan"),
+        ("--gamma", "nan"),
+        ("--eps", "inf"),
+        ("--search", "0"),
+        ("--prior-sigma", "-1"),
+        ("--threshold", "nan"),
+        ("--offset-fraction", "2"),
+        ("--min-gap", "inf"),
+        ("--chord-tol", "-0.1"),
+        ("--a4", "0"),
+        ("--tol-pitch", "0.7"),
+        ("--onset-hop", "0"),
+        ("--nmf-tile", "0"),
+        ("--stop-threshold", "nan"),
+        ("--sample-rate", "500"),
+    ] {
+        let arg = format!("{opt}={value}");
+        let (code, _, err) = scorenmf(&["run", WAV, CSV, "-o", &out, &arg]);
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.starts_with("error: invalid parameter"), "{arg}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(!t.0.join("o").exists(), "nothing written for a bad parameter");
+}

@@ -227,7 +227,7 @@ impl Params {
         set!(self.nmf_tile => c.nmf.tile);
         set!(self.iterations => c.nmf.iterations);
         if let Some(t) = self.stop_threshold {
-            c.nmf.stop_threshold = (t > 0.0).then_some(t);
+            c.nmf.stop_threshold = (t != 0.0).then_some(t);
         }
         set!(self.eps => c.nmf.eps);
         c.nmf.fixed_w |= self.fixed_w;
