@@ -536,3 +536,44 @@ fn every_numeric_option_is_range_checked() {
     }
     assert!(!t.0.join("o").exists(), "nothing written for a bad parameter");
 }
+
+#[test]
+fn bad_samples_and_mismatched_stems_are_named() {
+    let t = TempDir::new("samples");
+    // A float WAV with a NaN at sample 3000 (0.136 s): refused by every command, naming the time.
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22050,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let write = |name: &str, spec: hound::WavSpec, n: usize, bad: Option<usize>| {
+        let p = t.0.join(name);
+        let mut w = hound::WavWriter::create(&p, spec).unwrap();
+        for i in 0..n * spec.channels as usize {
+            let v = if Some(i) == bad { f32::NAN } else { ((i % 50) as f32 - 25.0) / 100.0 };
+            w.write_sample(v).unwrap();
+        }
+        w.finalize().unwrap();
+        p.display().to_string()
+    };
+    let nan = write("nan.wav", spec, 22050, Some(3000));
+    fails(&nan, None, &nan, "sample 3000 of channel 1 (at 0.136 s) is NaN");
+    let ok = write("ok.wav", spec, 22050, None);
+    let (code, _, err) = scorenmf(&["eval", "stems", &ok, &nan]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nan.wav") && err.contains("is NaN"), "{err}");
+    // A missing estimate is named, not counted.
+    let (code, _, err) = scorenmf(&["eval", "stems", &ok, "/nonexistent"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent"), "{err}");
+    // A short estimate, and stereo against mono.
+    let short = write("short.wav", spec, 1000, None);
+    let (code, _, err) = scorenmf(&["eval", "stems", &ok, &short]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("1000 samples where the reference has 22050"), "{err}");
+    let stereo = write("stereo.wav", hound::WavSpec { channels: 2, ..spec }, 22050, None);
+    let (code, _, err) = scorenmf(&["eval", "stems", &ok, &stereo]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("2 channels where the reference has 1"), "{err}");
+}

@@ -284,11 +284,19 @@ fn stem_pairs(reference: &Path, estimate: &Path) -> Result<Vec<(PathBuf, PathBuf
         if arg.is_dir() {
             return files_in(arg);
         }
-        Ok(arg
+        let files: Vec<PathBuf> = arg
             .to_string_lossy()
             .split(',')
             .map(|s| PathBuf::from(s.trim()))
-            .collect())
+            .collect();
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file or folder of stems",
+            );
+            return Err(Error::read(missing, e));
+        }
+        Ok(files)
     };
     let (refs, ests) = (list(reference)?, list(estimate)?);
     if refs.is_empty() || refs.len() != ests.len() {
@@ -398,24 +406,45 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// The pairs' mono mix-downs, all zero-padded to the longest reference; one sample rate.
+/// How much an estimate's length may differ from its reference's (as a fraction of the
+/// reference's), the shorter then zero-padded; more means the wrong file.
+const LENGTH_SLACK: f64 = 0.01;
+
+/// The pairs' mono mix-downs, all zero-padded to the longest reference; one sample rate. An
+/// estimate must have its reference's rate and channel count, and its length within
+/// [`LENGTH_SLACK`].
 #[allow(clippy::type_complexity)]
 fn load_pairs(pairs: &[(PathBuf, PathBuf)]) -> Result<(u32, Vec<Vec<f64>>, Vec<Vec<f64>>), Error> {
-    let load = |p: &Path| -> Result<(u32, Vec<f64>), Error> {
+    let load = |p: &Path| -> Result<(u32, usize, Vec<f64>), Error> {
         let a = audio::read_audio(p)?;
-        Ok((a.sample_rate, a.mono().into_iter().map(f64::from).collect()))
+        let mono = a.mono().into_iter().map(f64::from).collect();
+        Ok((a.sample_rate, a.channels.len(), mono))
     };
     let mut refs = Vec::new();
     let mut ests = Vec::new();
     let mut rate = None;
     for (rp, ep) in pairs {
-        let (rr, rs) = load(rp)?;
-        let (er, mut es) = load(ep)?;
+        let (rr, rc, rs) = load(rp)?;
+        let (er, ec, mut es) = load(ep)?;
+        let mismatch = |what: String| {
+            Err(Error::Param(format!(
+                "{}: {what} (reference {})",
+                ep.display(),
+                rp.display()
+            )))
+        };
         if rate.is_some_and(|x| x != rr) || er != rr {
-            return Err(Error::Param(format!(
-                "{}: sample rate {er} Hz differs from the references' {rr} Hz",
-                ep.display()
-            )));
+            return mismatch(format!("sample rate {er} Hz differs from the references' {rr} Hz"));
+        }
+        if ec != rc {
+            return mismatch(format!("{ec} channels where the reference has {rc}"));
+        }
+        if (es.len() as f64 - rs.len() as f64).abs() > LENGTH_SLACK * rs.len() as f64 {
+            return mismatch(format!(
+                "{} samples where the reference has {}: more than 1 % apart",
+                es.len(),
+                rs.len()
+            ));
         }
         rate = Some(rr);
         es.resize(rs.len(), 0.0);

@@ -159,6 +159,16 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
     if audio.is_empty() {
         return Err(Error::audio(path, "holds no audio samples"));
     }
+    if let Some((c, i, v)) = first_non_finite(&audio.channels) {
+        return Err(Error::audio(
+            path,
+            format!(
+                "sample {i} of channel {} (at {:.3} s) is {v}: a recording must hold numbers",
+                c + 1,
+                i as f64 / audio.sample_rate.max(1) as f64
+            ),
+        ));
+    }
     if !(MIN_RATE..=MAX_RATE).contains(&audio.sample_rate) {
         return Err(Error::audio(
             path,
@@ -169,6 +179,15 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
         ));
     }
     Ok(audio)
+}
+
+/// The first sample that is NaN or infinite: (channel, index, value).
+fn first_non_finite(channels: &[Vec<f32>]) -> Option<(usize, usize, f32)> {
+    channels.iter().enumerate().find_map(|(c, ch)| {
+        ch.iter()
+            .position(|v| !v.is_finite())
+            .map(|i| (c, i, ch[i]))
+    })
 }
 
 /// Decodes a WAV file with hound. `Ok(None)` means hound does not support the encoding and
