@@ -11,12 +11,17 @@
 //! 4. with notes requested, `notes.csv`, `notes.mid`, `notes.json` ([`outputs::write_transcription`]);
 //! 5. `run.json`: every parameter, the inputs' SHA-256, headline results ([`RunRecord`]);
 //! 6. with a profile requested, each stage's wall time, CPU time and peak memory.
+//!
+//! Stages 3–5 write into a [`Staging`] folder inside the output folder, which replaces the
+//! job's old outputs only once all of them are written (`run.json` last); a job that fails or
+//! is killed leaves the old outputs as they were.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::io::atomic::Staging;
 use crate::io::audio::{self, Audio, WavEncoding};
 use crate::io::outputs::{self, InputFile, RunRecord};
 use crate::io::score::{self, Score};
@@ -111,6 +116,7 @@ impl Observer for Silent {}
 /// Runs `job` and writes its outputs.
 pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     check_outputs_spare_inputs(job)?;
+    job.config.validate()?;
     if job.profile.is_some() {
         profile::enable();
     }
@@ -124,15 +130,18 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         observer.nmf_progress(i, iterations)
     })?;
     observer.finished("factorized and transcribed");
+    let staging = Staging::new(&job.outdir)?;
+    let root = staging.root();
     let stems = match job.stems.as_ref().filter(|_| job.task != Task::Transcribe) {
-        Some(request) => write_stems(job, request, &audio, &score, &mut out, observer)?,
+        Some(request) => write_stems(root, job, request, &audio, &score, &mut out, observer)?,
         None => Vec::new(),
     };
     if job.task.writes_notes() {
-        write_notes(job, &out, &score, &stems)?;
+        write_notes(root, &out, &score, &stems)?;
         observer.finished("notes written");
     }
-    write_run_record(job, &out, &stems)?;
+    write_run_record(root, job, &out, &stems)?;
+    staging.commit(&owned_outputs(job))?;
     if let Some(path) = &job.profile {
         write_profile(path, job, &out)?;
     }
@@ -218,8 +227,24 @@ fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
     Ok((audio, score))
 }
 
-/// Stage 3: the stems of every requested grouping, and the residual.
+/// The outputs a job replaces as a whole (`run.json` last): its notes files, its stems folder
+/// (every grouping: old ones are removed), and `run.json`. Outputs of other tasks in the same
+/// folder stay (a `separate` after a `transcribe` keeps the notes).
+fn owned_outputs(job: &Job) -> Vec<&'static str> {
+    let mut owned = Vec::new();
+    if job.task.writes_notes() {
+        owned.extend(["notes.csv", "notes.mid", "notes.json"]);
+    }
+    if job.task != Task::Transcribe && job.stems.is_some() {
+        owned.push("stems");
+    }
+    owned.push("run.json");
+    owned
+}
+
+/// Stage 3: the stems of every requested grouping, and the residual, under `root`.
 fn write_stems(
+    root: &Path,
     job: &Job,
     request: &StemOutputs,
     audio: &Audio,
@@ -232,7 +257,7 @@ fn write_stems(
         .unwrap_or_else(|| WavEncoding::like(&audio.format));
     let report = |done: usize, total: usize| observer.stems_progress(done, total);
     let written = pipeline::separate(
-        &job.outdir,
+        root,
         audio,
         score,
         &job.config,
@@ -246,15 +271,26 @@ fn write_stems(
     Ok(written)
 }
 
-/// Stage 4: notes.csv, notes.mid and notes.json, listing the per-note stems among `stems`.
-fn write_notes(job: &Job, out: &TranscribeOutput, score: &Score, stems: &[StemFile]) -> Result<()> {
+/// Stage 4: notes.csv, notes.mid and notes.json under `root`, listing the per-note stems among
+/// `stems`.
+fn write_notes(
+    root: &Path,
+    out: &TranscribeOutput,
+    score: &Score,
+    stems: &[StemFile],
+) -> Result<()> {
     let note_stems: Vec<StemFile> = stems.iter().filter(|w| w.kind == "note").cloned().collect();
     let _stage = profile::stage("write notes");
-    outputs::write_transcription(&job.outdir, &out.transcription, score, &note_stems)
+    outputs::write_transcription(root, &out.transcription, score, &note_stems)
 }
 
-/// Stage 5: run.json.
-fn write_run_record(job: &Job, out: &TranscribeOutput, stems: &[StemFile]) -> Result<()> {
+/// Stage 5: run.json under `root`.
+fn write_run_record(
+    root: &Path,
+    job: &Job,
+    out: &TranscribeOutput,
+    stems: &[StemFile],
+) -> Result<()> {
     let f = &out.decomposition.factorization;
     let t = &out.transcription;
     let stem_request = job.stems.as_ref().filter(|_| job.task != Task::Transcribe);
@@ -281,7 +317,7 @@ fn write_run_record(job: &Job, out: &TranscribeOutput, stems: &[StemFile]) -> Re
             })),
         }),
     };
-    outputs::write_json(&job.outdir.join("run.json"), &record)
+    outputs::write_json(&root.join("run.json"), &record)
 }
 
 /// Stage 6: the profile: each stage's wall and CPU time and peak memory, and the NMF's size.

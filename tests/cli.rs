@@ -471,11 +471,19 @@ fn wav_at(rate: u32, samples: &[i16]) -> Vec<u8> {
 #[test]
 fn sizes_that_would_exhaust_memory_are_refused_up_front() {
     let t = TempDir::new("bounds");
-    let noise: Vec<i16> = (0..44_000).map(|i| ((i * 7919) % 20000 - 10000) as i16).collect();
+    let noise: Vec<i16> = (0..44_000)
+        .map(|i| ((i * 7919) % 20000 - 10000) as i16)
+        .collect();
     for rate in [1u32, 2, 999, 2_147_483_647] {
         let f = t.file(&format!("r{rate}.wav"), &wav_at(rate, &noise));
         fails(&f, None, &f, "is outside 1000..=768000 Hz");
-        let (code, _, err) = scorenmf(&["transcribe", &f, CSV, "-o", &t.0.join("o").display().to_string()]);
+        let (code, _, err) = scorenmf(&[
+            "transcribe",
+            &f,
+            CSV,
+            "-o",
+            &t.0.join("o").display().to_string(),
+        ]);
         assert_eq!(code, 2, "{err}");
     }
     let out = t.0.join("o").display().to_string();
@@ -497,11 +505,18 @@ fn sizes_that_would_exhaust_memory_are_refused_up_front() {
     }
     let f = t.file("many.csv", many.as_bytes());
     fails(WAV, Some(&f), &f, "2000 distinct instrument labels");
-    let huge = format!("Start;Duration;Pitch;Velocity;Instrument\n1.0;0.5;60;0.5;{}\n", "x".repeat(5_000_000));
+    let huge = format!(
+        "Start;Duration;Pitch;Velocity;Instrument\n1.0;0.5;60;0.5;{}\n",
+        "x".repeat(5_000_000)
+    );
     let f = t.file("huge.csv", huge.as_bytes());
     let (code, _, err) = scorenmf(&["inspect", WAV, &f]);
     assert_eq!(code, 2, "{}", &err[..err.len().min(300)]);
-    assert!(err.len() < 300, "a short error line, not the label: {} bytes", err.len());
+    assert!(
+        err.len() < 300,
+        "a short error line, not the label: {} bytes",
+        err.len()
+    );
 }
 
 #[test]
@@ -534,7 +549,10 @@ fn every_numeric_option_is_range_checked() {
         assert!(err.starts_with("error: invalid parameter"), "{arg}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
-    assert!(!t.0.join("o").exists(), "nothing written for a bad parameter");
+    assert!(
+        !t.0.join("o").exists(),
+        "nothing written for a bad parameter"
+    );
 }
 
 #[test]
@@ -551,14 +569,23 @@ fn bad_samples_and_mismatched_stems_are_named() {
         let p = t.0.join(name);
         let mut w = hound::WavWriter::create(&p, spec).unwrap();
         for i in 0..n * spec.channels as usize {
-            let v = if Some(i) == bad { f32::NAN } else { ((i % 50) as f32 - 25.0) / 100.0 };
+            let v = if Some(i) == bad {
+                f32::NAN
+            } else {
+                ((i % 50) as f32 - 25.0) / 100.0
+            };
             w.write_sample(v).unwrap();
         }
         w.finalize().unwrap();
         p.display().to_string()
     };
     let nan = write("nan.wav", spec, 22050, Some(3000));
-    fails(&nan, None, &nan, "sample 3000 of channel 1 (at 0.136 s) is NaN");
+    fails(
+        &nan,
+        None,
+        &nan,
+        "sample 3000 of channel 1 (at 0.136 s) is NaN",
+    );
     let ok = write("ok.wav", spec, 22050, None);
     let (code, _, err) = scorenmf(&["eval", "stems", &ok, &nan]);
     assert_eq!(code, 2, "{err}");
@@ -571,9 +598,103 @@ fn bad_samples_and_mismatched_stems_are_named() {
     let short = write("short.wav", spec, 1000, None);
     let (code, _, err) = scorenmf(&["eval", "stems", &ok, &short]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("1000 samples where the reference has 22050"), "{err}");
-    let stereo = write("stereo.wav", hound::WavSpec { channels: 2, ..spec }, 22050, None);
+    assert!(
+        err.contains("1000 samples where the reference has 22050"),
+        "{err}"
+    );
+    let stereo = write(
+        "stereo.wav",
+        hound::WavSpec {
+            channels: 2,
+            ..spec
+        },
+        22050,
+        None,
+    );
     let (code, _, err) = scorenmf(&["eval", "stems", &ok, &stereo]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("2 channels where the reference has 1"), "{err}");
+    assert!(
+        err.contains("2 channels where the reference has 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_killed_run_leaves_the_old_outputs_or_the_new_ones() {
+    let t = TempDir::new("killed");
+    let out = t.0.join("o");
+    let o = out.display().to_string();
+    let (code, _, err) = scorenmf(&["-q", "transcribe", WAV, CSV, "-o", &o, "--preset", "fmp"]);
+    assert_eq!(code, 0, "{err}");
+    let mut killed_while_writing = 0;
+    let old_notes = std::fs::read(out.join("notes.csv")).unwrap();
+    let record = |dir: &Path| -> Option<String> {
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("run.json")).ok()?).ok()?;
+        Some(run["command"].as_str()?.to_string())
+    };
+    // Kills every 15 ms into the run, until one finishes first.
+    for delay_ms in (1..=200u64).map(|i| 15 * i) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+            .args([
+                "-q",
+                "run",
+                WAV,
+                CSV,
+                "-o",
+                &o,
+                "--by",
+                "instrument,pitch,note",
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        match record(&out).as_deref() {
+            // The old run's outputs, unchanged, and nothing of the new one.
+            Some("transcribe") => {
+                let staged = std::fs::read_dir(&out).unwrap().flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".scorenmf-staging-")
+                });
+                killed_while_writing += usize::from(staged);
+                assert_eq!(std::fs::read(out.join("notes.csv")).unwrap(), old_notes);
+                assert!(
+                    !out.join("stems").exists(),
+                    "killed after {delay_ms} ms: new stems beside the old run.json"
+                );
+            }
+            // The new run finished before the kill: all of it is there.
+            Some("run") => {
+                for f in [
+                    "notes.csv",
+                    "stems/instrument/lh.wav",
+                    "stems/pitch/71_B4.wav",
+                    "stems/residual.wav",
+                ] {
+                    assert!(out.join(f).exists(), "{f} missing beside the new run.json");
+                }
+                break;
+            }
+            other => panic!("killed after {delay_ms} ms: run.json says {other:?}"),
+        }
+    }
+    assert!(
+        killed_while_writing > 0,
+        "no kill landed while the outputs were written"
+    );
+    // A finished run afterwards removes what the killed ones left behind.
+    let (code, _, err) = scorenmf(&["-q", "run", WAV, CSV, "-o", &o]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(record(&out).as_deref(), Some("run"));
+    for dir in [out.clone(), out.join("stems"), out.join("stems/instrument")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with('.'), "{name} left in {}", dir.display());
+        }
+    }
+    // The stems folder is the last run's alone: per-instrument stems only.
+    assert!(!out.join("stems/pitch").exists() && !out.join("stems/note").exists());
 }

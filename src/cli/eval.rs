@@ -434,7 +434,9 @@ fn load_pairs(pairs: &[(PathBuf, PathBuf)]) -> Result<(u32, Vec<Vec<f64>>, Vec<V
             )))
         };
         if rate.is_some_and(|x| x != rr) || er != rr {
-            return mismatch(format!("sample rate {er} Hz differs from the references' {rr} Hz"));
+            return mismatch(format!(
+                "sample rate {er} Hz differs from the references' {rr} Hz"
+            ));
         }
         if ec != rc {
             return mismatch(format!("{ec} channels where the reference has {rc}"));
