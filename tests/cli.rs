@@ -698,3 +698,126 @@ fn a_killed_run_leaves_the_old_outputs_or_the_new_ones() {
     // The stems folder is the last run's alone: per-instrument stems only.
     assert!(!out.join("stems/pitch").exists() && !out.join("stems/note").exists());
 }
+
+/// A format-0 MIDI file of one track holding `events` (delta-time prefixed), end of track added.
+fn smf(events: &[u8]) -> Vec<u8> {
+    let mut track = events.to_vec();
+    track.extend_from_slice(b"\x00\xff\x2f\x00");
+    let mut bytes = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk".to_vec();
+    bytes.extend_from_slice(&(track.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&track);
+    bytes
+}
+
+#[test]
+fn corrupt_tracks_and_unclosed_quotes_are_refused() {
+    let t = TempDir::new("corrupt");
+    let three = b"\x00\x90\x3c\x40\x60\x80\x3c\x00\x00\x90\x3e\x40\x60\x80\x3e\x00\x00\x90\x40\x40\x60\x80\x40\x00";
+    let good = t.file("good.mid", &smf(three));
+    let (code, out, err) = scorenmf(&["inspect", WAV, &good]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("notes       3"), "{out}");
+    // An undefined status byte (0xF4) where the second note-on was: midly alone kept 1 note.
+    let mut f4 = three.to_vec();
+    f4[9] = 0xf4;
+    let f4 = t.file("f4.mid", &smf(&f4));
+    fails(WAV, Some(&f4), &f4, "track 1: event 3");
+    // A text meta event whose length runs past the track.
+    let mut overrun = three[..8].to_vec();
+    overrun.extend_from_slice(b"\x00\xff\x01\x7fab");
+    overrun.extend_from_slice(&three[8..]);
+    let overrun = t.file("overrun.mid", &smf(&overrun));
+    fails(WAV, Some(&overrun), &overrun, "track 1: event 3");
+    // An unclosed quote swallowed the next row into a label.
+    let csv = t.file(
+        "quote.csv",
+        b"Start;Duration;Pitch;Velocity;Instrument\n1;0.5;60;0.5;\"lh\n2;0.5;62;0.5;rh\n",
+    );
+    fails(
+        WAV,
+        Some(&csv),
+        &csv,
+        "line 2: a quoted field runs past the end of its line",
+    );
+}
+
+#[test]
+fn truncated_audio_is_refused_and_streamed_wavs_are_read() {
+    let t = TempDir::new("truncated");
+    for name in [
+        "stereo_440_660.flac",
+        "stereo_440_660.mp3",
+        "stereo_440_660.ogg",
+        "stereo_440_660_f64.wav",
+    ] {
+        let full = std::fs::read(format!("tests/data/audio/{name}")).unwrap();
+        let (code, out, err) = scorenmf(&["inspect", &format!("tests/data/audio/{name}")]);
+        assert_eq!(code, 0, "{err}");
+        if name.ends_with("_f64.wav") {
+            // WAVE_FORMAT_EXTENSIBLE with a float sub-format: float, not 64-bit integer.
+            assert!(out.contains("WAV, 64-bit float"), "{out}");
+        }
+        let whole: usize = out
+            .split('(')
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        for k in 1..40 {
+            let cut = t.file(name, &full[..full.len() * k / 40]);
+            let (code, out, err) = scorenmf(&["inspect", &cut]);
+            if code == 0 {
+                // Only a cut within the last MP3 frame may be read.
+                let got: usize = out
+                    .split('(')
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    name.ends_with(".mp3") && got + 1152 >= whole,
+                    "{name} cut at {k}/40 read as {got} of {whole} samples"
+                );
+            } else {
+                assert_eq!(code, 2, "{err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+            }
+        }
+    }
+    // A 64-bit float WAV as sox writes it (format tag 3, no extension), and one written to a pipe
+    // (data and RIFF sizes 0xFFFFFFFF, as ffmpeg leaves them).
+    let n = 2205usize;
+    let mut f64_wav =
+        b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x03\0\x01\0\x22\x56\0\0\x10\xb1\x02\0\x08\0\x40\0data"
+            .to_vec();
+    f64_wav.extend_from_slice(&((8 * n) as u32).to_le_bytes());
+    for i in 0..n {
+        f64_wav.extend_from_slice(&(0.5 * (i as f64 * 0.1).sin()).to_le_bytes());
+    }
+    let riff = (f64_wav.len() - 8) as u32;
+    f64_wav[4..8].copy_from_slice(&riff.to_le_bytes());
+    let plain = t.file("f64.wav", &f64_wav);
+    let (code, out, err) = scorenmf(&["inspect", &plain]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("WAV, 64-bit float") && out.contains("(2205 samples)"),
+        "{out}"
+    );
+    let mut piped = wav_bytes(
+        &(0..22050)
+            .map(|i| ((i * 31) % 2000) as i16)
+            .collect::<Vec<_>>(),
+    );
+    piped[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    piped[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+    let piped = t.file("piped.wav", &piped);
+    let (code, out, err) = scorenmf(&["inspect", &piped]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(22050 samples)"), "{out}");
+}

@@ -150,10 +150,27 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
         )
     })?;
     let audio = match container {
-        Container::Wav => match read_wav_hound(path, &bytes)? {
-            Some(audio) => audio,
-            None => decode_symphonia(path, bytes, container)?,
-        },
+        Container::Wav => {
+            let bytes = check_wav_layout(path, bytes)?;
+            let declared = bytes
+                .starts_with(b"RIFF")
+                .then(|| wav_layout(&bytes).format)
+                .flatten();
+            let mut audio = match read_wav_hound(path, &bytes) {
+                Ok(Some(audio)) => audio,
+                Ok(None) => decode_symphonia(path, bytes, container)?,
+                // hound refuses some encodings it does not know (64-bit float) as malformed:
+                // symphonia may read them; if it cannot either, hound's reason is the one told.
+                Err(e) => decode_symphonia(path, bytes, container).map_err(|_| e)?,
+            };
+            // The encoding as the fmt chunk states it (symphonia reports no float flag or bit
+            // depth for some, e.g. 64-bit float with or without WAVE_FORMAT_EXTENSIBLE).
+            if let Some((tag, _, bits)) = declared {
+                audio.format.float |= tag == 3;
+                audio.format.bits_per_sample = audio.format.bits_per_sample.or(Some(bits as u32));
+            }
+            audio
+        }
         _ => decode_symphonia(path, bytes, container)?,
     };
     if audio.is_empty() {
@@ -179,6 +196,89 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
         ));
     }
     Ok(audio)
+}
+
+/// The chunks of a RIFF/WAVE file that decoding depends on: the `fmt ` chunk's format tag
+/// (the sub-format's for WAVE_FORMAT_EXTENSIBLE), block align and bits per sample, and where the
+/// `data` chunk's size field and samples are.
+struct WavLayout {
+    format: Option<(u16, u16, u16)>,
+    /// (offset of the data chunk's size field, its declared byte length).
+    data: Option<(usize, u32)>,
+}
+
+fn wav_layout(bytes: &[u8]) -> WavLayout {
+    let le16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let le32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut layout = WavLayout {
+        format: None,
+        data: None,
+    };
+    let mut at = 12;
+    while let (Some(id), Some(size)) = (bytes.get(at..at + 4), le32(at + 4)) {
+        match id {
+            b"fmt " => {
+                let tag = match le16(at + 8) {
+                    // WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the real tag.
+                    Some(0xFFFE) => le16(at + 8 + 24),
+                    t => t,
+                };
+                layout.format = tag
+                    .zip(le16(at + 8 + 12))
+                    .zip(le16(at + 8 + 14))
+                    .map(|((t, a), b)| (t, a, b));
+            }
+            b"data" => {
+                layout.data = Some((at + 4, size));
+                break;
+            }
+            _ => {}
+        }
+        at += 8 + size as usize + (size as usize & 1);
+    }
+    layout
+}
+
+/// Checks a RIFF/WAVE file's data chunk against the file's length. A data chunk that declares
+/// more bytes than follow is a truncated file: refused. One that declares 0xFFFFFFFF or 0 bytes
+/// with samples after it was written to a stream that could not seek back (ffmpeg to a pipe):
+/// its sizes are set to what the file holds (whole sample frames), as libsndfile reads it.
+fn check_wav_layout(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !bytes.starts_with(b"RIFF") {
+        return Ok(bytes); // RF64 keeps its sizes in its ds64 chunk: the decoder checks them
+    }
+    let layout = wav_layout(&bytes);
+    let Some((size_at, declared)) = layout.data else {
+        return Ok(bytes);
+    };
+    let start = size_at + 4;
+    let holds = bytes.len().saturating_sub(start);
+    if (declared == u32::MAX || declared == 0) && holds > 0 {
+        let align = layout.format.map_or(1, |(_, a, _)| a.max(1) as usize);
+        let whole = (holds / align * align).min(u32::MAX as usize - start) as u32;
+        bytes[size_at..start].copy_from_slice(&whole.to_le_bytes());
+        let riff = (start + whole as usize - 8) as u32;
+        bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+        bytes.truncate(start + whole as usize);
+        return Ok(bytes);
+    }
+    if declared as usize > holds {
+        return Err(Error::audio(
+            path,
+            format!(
+                "truncated: the WAV data chunk declares {declared} bytes of samples, the file holds {holds}"
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The first sample that is NaN or infinite: (channel, index, value).
@@ -359,6 +459,12 @@ fn decode_symphonia(path: &Path, bytes: Vec<u8>, container: Container) -> Result
     if n_channels == 0 || interleaved.is_empty() {
         return Err(Error::audio(path, "holds no audio samples"));
     }
+    check_declared_length(
+        path,
+        container,
+        params.n_frames,
+        interleaved.len() / n_channels,
+    )?;
     Ok(Audio {
         channels: deinterleave(interleaved, n_channels),
         sample_rate,
@@ -372,6 +478,39 @@ fn decode_symphonia(path: &Path, bytes: Vec<u8>, container: Container) -> Result
             ),
         },
     })
+}
+
+/// How many sample frames fewer than its header declares a lossy stream (MP3, Vorbis) may
+/// decode to without being called truncated: one frame of 1152 samples, so a file cut within
+/// its last frame is read (what is lost is under 30 ms at 44.1 kHz).
+const LOSSY_SLACK: u64 = 1152;
+
+/// Refuses a stream that decoded to fewer sample frames than its container declares (WAV's
+/// data chunk, FLAC's STREAMINFO, an MP3's Xing/Info header, as symphonia reads them): it was
+/// cut. Streams that declare no length are read as far as they go, to their last whole frame.
+fn check_declared_length(
+    path: &Path,
+    container: Container,
+    declared: Option<u64>,
+    decoded: usize,
+) -> Result<()> {
+    let Some(declared) = declared.filter(|&n| n > 0) else {
+        return Ok(());
+    };
+    let slack = match container {
+        Container::Wav | Container::Flac => 0,
+        Container::Mp3 | Container::Ogg => LOSSY_SLACK,
+    };
+    if (decoded as u64) + slack < declared {
+        return Err(Error::audio(
+            path,
+            format!(
+                "truncated: the {} header declares {declared} samples per channel, {decoded} could be decoded",
+                container.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Resamples `signal` from `from` Hz to `to` Hz with rubato's synchronous FFT resampler

@@ -76,6 +76,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
         if record.iter().all(str::is_empty) {
             continue;
         }
+        if record.iter().any(|f| f.contains(['\n', '\r'])) {
+            return Err(csv_err(
+                path,
+                line,
+                None,
+                "a quoted field runs past the end of its line (a quote not closed?)".into(),
+            ));
+        }
         let cols = match &columns {
             Some(c) => c,
             None => {

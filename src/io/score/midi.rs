@@ -114,6 +114,78 @@ fn check_chunks(bytes: &[u8]) -> std::result::Result<(), (Option<usize>, String)
     Ok(())
 }
 
+/// Checks that every event of every track reads. midly's lenient reader ends a track silently
+/// at the first event it cannot read (an undefined status byte such as 0xF4, a meta event
+/// whose length runs past the track), which would drop the rest of its notes without a word.
+fn check_events(bytes: &[u8]) -> std::result::Result<(), (usize, String)> {
+    let Ok((_, tracks)) = midly::parse(bytes) else {
+        return Ok(()); // Smf::parse accepted it, so this cannot fail
+    };
+    for (index, track) in tracks.enumerate() {
+        let Ok(mut events) = track else {
+            continue;
+        };
+        let mut read = 0usize;
+        loop {
+            let left = events.unread().len();
+            if overruns(events.unread()) {
+                return Err((
+                    index + 1,
+                    format!(
+                        "event {}: its length runs past the end of the track",
+                        read + 1
+                    ),
+                ));
+            }
+            match events.next() {
+                Some(Ok(_)) => read += 1,
+                Some(Err(e)) => return Err((index + 1, format!("event {}: {e}", read + 1))),
+                None if left > 0 => {
+                    return Err((
+                        index + 1,
+                        format!(
+                            "event {} cannot be read ({left} bytes before the track's end): corrupt track",
+                            read + 1
+                        ),
+                    ))
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the event at the start of `raw` (delta time first) is a meta or system-exclusive
+/// event whose declared length is longer than what is left of the track (midly's lenient reader
+/// then takes the rest of the track as its data).
+fn overruns(raw: &[u8]) -> bool {
+    let varlen = |at: &mut usize| -> Option<usize> {
+        let mut v = 0usize;
+        for _ in 0..4 {
+            let b = *raw.get(*at)?;
+            *at += 1;
+            v = (v << 7) | (b & 0x7f) as usize;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    let mut at = 0;
+    let mut check = || -> Option<bool> {
+        varlen(&mut at)?;
+        match *raw.get(at)? {
+            0xff => at += 2,
+            0xf0 | 0xf7 => at += 1,
+            _ => return Some(false),
+        }
+        let len = varlen(&mut at)?;
+        Some(at + len > raw.len())
+    };
+    check().unwrap_or(false)
+}
+
 /// Parses a Standard MIDI File held in `bytes`; `path` only names the file in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     let smf = Smf::parse(bytes)
@@ -126,6 +198,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
         ));
     }
     check_chunks(bytes).map_err(|(track, msg)| Error::midi(path, track, msg))?;
+    check_events(bytes).map_err(|(track, msg)| Error::midi(path, Some(track), msg))?;
     let single_track = smf.header.format == Format::SingleTrack;
     let map = tempo_map(&smf);
     let mut notes = Vec::new();
