@@ -1,5 +1,6 @@
-//! Every parser fed truncated and random bytes must return an error or a value, never panic.
-//! (A coverage-guided target for the same parsers is in `fuzz/`.)
+//! Every parser fed truncated and random bytes must return an error or a value, never panic;
+//! and the whole job, fed mutated scores, must either write a consistent output folder or
+//! return an input error. (Coverage-guided targets for the same paths are in `fuzz/`.)
 
 use std::path::Path;
 
@@ -81,4 +82,99 @@ fn random_inputs() {
             all_parsers(&b);
         }
     }
+}
+
+/// Mutated scores (labels, pitches, times, bytes) through the whole job on two seconds of the
+/// example: resampling, the label-to-file-name mapping and every writer. Each run succeeds with
+/// every output in place, or fails with an input error and leaves no output of its own.
+#[test]
+fn mutated_scores_through_the_whole_job() {
+    use scorenmf::io::audio::{write_wav, WavEncoding};
+    use scorenmf::job::{self, Job, Silent, StemOutputs, Task};
+    use scorenmf::pipeline::{Config, Preset};
+    use scorenmf::tasks::separate::By;
+
+    let dir = std::env::temp_dir().join(format!("scorenmf-fuzz-job-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = audio::read_audio(Path::new(
+        "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav",
+    ))
+    .unwrap();
+    // Two seconds at 44.1 kHz stereo, so the job resamples and writes two channels.
+    let two: Vec<f32> = wav.channels[0][44_100..88_200].to_vec();
+    let up: Vec<f32> = two.iter().flat_map(|&x| [x, x]).collect();
+    let audio_path = dir.join("rec.wav");
+    write_wav(&audio_path, &[up.clone(), up], 44_100, WavEncoding::Pcm16).unwrap();
+    let mut rng = SplitMix(2024);
+    let labels = [
+        "lh", "rh", "a b", "a_b", "a_b_2", "CON", "..", "é", "", "x/y",
+    ];
+    let mut ok = 0;
+    for case in 0..24 {
+        let mut text = String::from("Start;Duration;Pitch;Velocity;Instrument\n");
+        for _ in 0..1 + rng.next() % 12 {
+            let onset = (rng.next() % 2200) as f64 / 1000.0 - 0.1;
+            let dur = (rng.next() % 900) as f64 / 1000.0;
+            let pitch = 20 + rng.next() % 100;
+            let label = labels[(rng.next() % labels.len() as u64) as usize];
+            text.push_str(&format!("{onset};{dur};{pitch};0.8;{label}\n"));
+        }
+        let mut bytes = text.into_bytes();
+        if case % 3 == 2 {
+            let i = (rng.next() as usize) % bytes.len();
+            bytes[i] = rng.next() as u8;
+        }
+        let score_path = dir.join(format!("score{case}.csv"));
+        std::fs::write(&score_path, &bytes).unwrap();
+        let outdir = dir.join(format!("out{case}"));
+        let mut config = Config::preset(Preset::Default);
+        config.nmf.iterations = 10;
+        let job = Job {
+            task: Task::Run,
+            audio: audio_path.clone(),
+            score: score_path,
+            outdir: outdir.clone(),
+            config,
+            stems: Some(StemOutputs {
+                by: vec![By::Instrument, By::Pitch, By::Note],
+                full_length: false,
+                encoding: None,
+            }),
+            profile: None,
+        };
+        match job::run(&job, &Silent) {
+            Ok(summary) => {
+                ok += 1;
+                for f in [
+                    "notes.csv",
+                    "notes.mid",
+                    "notes.json",
+                    "run.json",
+                    "stems/residual.wav",
+                ] {
+                    assert!(outdir.join(f).is_file(), "case {case}: {f} missing");
+                }
+                let stems = std::fs::read_dir(outdir.join("stems/instrument"))
+                    .unwrap()
+                    .count();
+                assert!(stems >= 1, "case {case}: no instrument stem");
+                assert!(summary.stems >= stems, "case {case}");
+                let leftovers = std::fs::read_dir(&outdir)
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                    .count();
+                assert_eq!(leftovers, 0, "case {case}: temporary files left");
+            }
+            Err(e) => {
+                assert!(e.is_input_error(), "case {case}: {e}");
+                assert!(!outdir.join("run.json").exists(), "case {case}: {e}");
+            }
+        }
+    }
+    assert!(
+        ok >= 8,
+        "only {ok} of 24 mutated scores ran: the mutations are too harsh to test the writers"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

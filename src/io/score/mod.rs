@@ -104,12 +104,17 @@ impl Score {
 /// wrapper) or otherwise an FMP-style CSV note list.
 pub fn read_score(path: &Path) -> Result<Score> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    parse(path, &bytes)
+}
+
+/// Parses a score file held in `bytes` as [`read_score`] does; `path` only names it in errors.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
     let score = if bytes.starts_with(b"MThd")
         || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
     {
-        midi::parse(path, &bytes)?
+        midi::parse(path, bytes)?
     } else {
-        csv::parse(path, &bytes)?
+        csv::parse(path, bytes)?
     };
     check_size(path, &score)?;
     Ok(score)
