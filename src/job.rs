@@ -121,6 +121,7 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         profile::enable();
     }
     let (audio, score) = read_inputs(job)?;
+    check_note_rate(job, &audio, &score)?;
     for w in &score.warnings {
         observer.warning(w);
     }
@@ -217,6 +218,29 @@ fn resolved(path: &Path) -> PathBuf {
             _ => return absolute,
         }
     }
+}
+
+/// The most score notes per second of audio, averaged over the recording (dense orchestral
+/// tutti stay far below it); a score beyond it is not of this recording, and would take the
+/// transcription minutes.
+pub const MAX_NOTE_RATE: f64 = 200.0;
+
+/// Refuses a score with more than [`MAX_NOTE_RATE`] notes per second of the recording (and
+/// 1000 notes to spare for very short recordings).
+fn check_note_rate(job: &Job, audio: &Audio, score: &Score) -> Result<()> {
+    let limit = MAX_NOTE_RATE * audio.duration() + 1000.0;
+    if score.notes.len() as f64 > limit {
+        return Err(Error::Score {
+            path: job.score.clone(),
+            msg: format!(
+                "{} notes for {:.1} s of audio ({}): more than {MAX_NOTE_RATE} a second, not a score of this recording",
+                score.notes.len(),
+                audio.duration(),
+                job.audio.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Stage 1: the recording and the score.

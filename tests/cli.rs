@@ -821,3 +821,30 @@ fn truncated_audio_is_refused_and_streamed_wavs_are_read() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(22050 samples)"), "{out}");
 }
+
+#[test]
+fn a_score_far_denser_than_its_recording_is_refused() {
+    let t = TempDir::new("dense");
+    let mut rows = String::from("Start;Duration;Pitch\n");
+    for i in 0..4000 {
+        rows.push_str(&format!(
+            "{};0.3;{}\n",
+            (i % 1000) as f64 / 100.0,
+            40 + i % 40
+        ));
+    }
+    let f = t.file("dense.csv", rows.as_bytes());
+    let (code, _, err) = scorenmf(&[
+        "transcribe",
+        WAV,
+        &f,
+        "-o",
+        &t.0.join("o").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("dense.csv") && err.contains("4000 notes for 10.6 s of audio"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

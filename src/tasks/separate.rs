@@ -175,16 +175,6 @@ pub fn group_models(
 /// entry's sum adds the groups in order; the loops run along the entries, so they vectorize.
 pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
     use rayon::prelude::*;
-    // x·x is the correctly rounded square, as fast as a multiplication; `powf` takes far
-    // longer for the default p = 2.
-    #[inline(always)]
-    fn power(v: f64, p: f64) -> f64 {
-        match p {
-            1.0 => v,
-            2.0 => v.max(0.0) * v.max(0.0),
-            _ => v.max(0.0).powf(p),
-        }
-    }
     column_blocks(models).into_par_iter().for_each(|mut block| {
         let len = block.first().map_or(0, |x| x.len());
         let mut total = vec![0.0f64; len];
@@ -193,7 +183,7 @@ pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
             || {
                 for m in block.iter_mut() {
                     for (x, t) in m.iter_mut().zip(total.iter_mut()) {
-                        *x = power(*x, p);
+                        *x = mask_power(*x, p);
                         *t += *x;
                     }
                 }
@@ -824,6 +814,8 @@ fn write_note_stems(
     let n_frames = model.h.ncols();
     let rate = req.audio.sample_rate;
     let span = note_spans(model, owners, req.score.notes.len());
+    // Each note's slot among the notes sounding with the one being written (usize::MAX: none).
+    let mut slot_of = vec![usize::MAX; req.score.notes.len()];
     let mut written = Vec::new();
     for (id, n) in req.score.notes.iter().enumerate() {
         steps.tick();
@@ -833,17 +825,24 @@ fn write_note_stems(
         }
         let (from, to) = (first.saturating_sub(1), (last + 2).min(n_frames));
         let local = notes_sounding(model, owners, id, from, to);
-        let slot = |_c: usize, note: usize| local.iter().position(|&l| l == note);
-        let grouping = Grouping {
-            n_groups: local.len(),
-            group_of: &slot,
-        };
-        let mut masks = group_models(model, owners, &grouping, from, to);
-        to_masks(&mut masks, req.params.mask_power);
+        for (g, &note) in local.iter().enumerate() {
+            slot_of[note] = g;
+        }
+        let mask = first_group_mask(
+            model,
+            owners,
+            &slot_of,
+            local.len(),
+            from,
+            to,
+            req.params.mask_power,
+        );
+        for &note in &local {
+            slot_of[note] = usize::MAX;
+        }
         let frames = native.frames_for(model, from, to);
         let spectra = native.spectra(frames);
-        let (start, chans) =
-            native.apply(model, &masks[0], from, frames, &spectra, req.full_length);
+        let (start, chans) = native.apply(model, &mask, from, frames, &spectra, req.full_length);
         let rel = format!(
             "stems/note/{id:04}_{}_{}_{:.3}s.wav",
             n.pitch,
@@ -859,6 +858,74 @@ fn write_note_stems(
         });
     }
     Ok(written)
+}
+
+/// The mask M_0 = S_0^p / Σ_g S_g^p of group 0 over frames `from..to`, where the part of
+/// component c at frame n belongs to group `slot_of[owner]` (below `n_groups`; `usize::MAX`:
+/// none). The same numbers as [`group_models`] then [`to_masks`] (each entry's S_g adds its
+/// parts in component order, the sum adds the groups in order), but one group at a time on
+/// blocks of [`MASK_COLUMNS`] frames: the memory is a few blocks, not one K × frames matrix per
+/// group, and no mask but the first is divided out.
+fn first_group_mask(
+    model: &Model,
+    owners: &[Vec<usize>],
+    slot_of: &[usize],
+    n_groups: usize,
+    from: usize,
+    to: usize,
+    p: f64,
+) -> DMatrix<f64> {
+    use rayon::prelude::*;
+    let k = model.w.nrows();
+    let mut mask = DMatrix::zeros(k, to - from);
+    mask.as_mut_slice()
+        .par_chunks_mut(k * MASK_COLUMNS)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let first = from + b * MASK_COLUMNS;
+            let frames = out.len() / k.max(1);
+            let mut s = vec![0.0f64; out.len()];
+            let mut total = vec![0.0f64; out.len()];
+            for g in 0..n_groups {
+                s.iter_mut().for_each(|x| *x = 0.0);
+                for (c, owner) in owners.iter().enumerate() {
+                    let wc = model.w.column(c);
+                    let wc = wc.as_slice();
+                    for i in 0..frames {
+                        let n = first + i;
+                        let hv = model.h[(c, n)];
+                        if hv == 0.0 || owner[n] == usize::MAX || slot_of[owner[n]] != g {
+                            continue;
+                        }
+                        for (o, &w) in s[i * k..(i + 1) * k].iter_mut().zip(wc) {
+                            *o += hv * w;
+                        }
+                    }
+                }
+                for ((x, t), o) in s.iter_mut().zip(total.iter_mut()).zip(out.iter_mut()) {
+                    *x = mask_power(*x, p);
+                    *t += *x;
+                    if g == 0 {
+                        *o = *x;
+                    }
+                }
+            }
+            for (o, &t) in out.iter_mut().zip(&total) {
+                *o = if t > 0.0 { *o / t } else { 0.0 };
+            }
+        });
+    mask
+}
+
+/// v^p of a model entry (negative values, from rounding, as 0): x·x is the correctly rounded
+/// square, as fast as a multiplication; `powf` takes far longer for the default p = 2.
+#[inline(always)]
+fn mask_power(v: f64, p: f64) -> f64 {
+    match p {
+        1.0 => v,
+        2.0 => v.max(0.0) * v.max(0.0),
+        _ => v.max(0.0).powf(p),
+    }
 }
 
 /// Each note's first and last frame with activation (`(usize::MAX, 0)` for none).
