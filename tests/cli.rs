@@ -848,3 +848,39 @@ fn a_score_far_denser_than_its_recording_is_refused() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_run_that_cannot_write_its_outputs_leaves_the_old_ones() {
+    let t = TempDir::new("full");
+    let out = t.0.join("o");
+    let o = out.display().to_string();
+    let (code, _, err) = scorenmf(&["-q", "transcribe", WAV, CSV, "-o", &o]);
+    assert_eq!(code, 0, "{err}");
+    let old: Vec<Vec<u8>> = ["notes.csv", "notes.json", "run.json"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    // As on a full disk: files may not grow past 200 blocks of 512 bytes (the stems are larger),
+    // and the signal that limit raises is ignored, so the write fails with EFBIG.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 200; exec {} -q run {WAV} {CSV} -o {o}",
+        env!("CARGO_BIN_EXE_scorenmf")
+    );
+    let run = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for (f, bytes) in ["notes.csv", "notes.json", "run.json"].iter().zip(&old) {
+        assert_eq!(&std::fs::read(out.join(f)).unwrap(), bytes, "{f} changed");
+    }
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with('.') || n == "stems"),
+        "{names:?}"
+    );
+}
