@@ -100,7 +100,7 @@ fn whole_processes(
     let mut runs = Vec::new();
     for input in inputs {
         for preset in ["fmp", "default"] {
-            let r = run_scorenmf(&dir, input, preset, &[]);
+            let r = run_scorenmf(dir, input, preset, &[]);
             report.say(format!(
                 "| {} ({:.0} s) | {preset} | {:.2} | {:.0} | {:.3} | {:.0} | {:.0} | {} | {} | {:.0} % |",
                 input.name,
@@ -178,7 +178,7 @@ fn nmf_alone(report: &mut Report, dir: &Path, ten: &Input) {
         }
     }
     for factor in [2, 4] {
-        let (_, (w0, h0)) = nmf_inputs(&repeated(&dir, ten.seconds, factor));
+        let (_, (w0, h0)) = nmf_inputs(&repeated(dir, ten.seconds, factor));
         let nnz = h0.iter().filter(|x| **x != 0.0).count();
         let r = h0.nrows();
         let t = time_nmf(&v, w0, h0, Precision::Single, all_threads);
@@ -213,7 +213,7 @@ fn python_reference(
     report.say("| input | Python wall s | Python NMF s | Python peak RSS MB | scorenmf wall s | scorenmf NMF s | scorenmf peak RSS MB | whole × | NMF × | memory ratio |");
     report.say("|---|---|---|---|---|---|---|---|---|---|");
     for input in inputs.iter().take(2) {
-        let Some(py) = run_python(&dir, input) else {
+        let Some(py) = run_python(dir, input) else {
             report.say(format!("| {} | failed (see stderr) |", input.name));
             continue;
         };

@@ -74,15 +74,21 @@ impl Staging {
         if old_record.exists() {
             remove(&old_record).map_err(|e| Error::write(&old_record, e))?;
         }
+        // Old folders are only moved aside here (into the staging folder or beside it) and
+        // removed once the new run.json is in place, so the window without one stays short.
+        let mut aside = Vec::new();
         for name in owned {
             let (new, dest) = (self.root.join(name), self.outdir.join(name));
             if new.exists() {
-                replace(&new, &dest).map_err(|e| Error::write(&dest, e))?;
+                aside.extend(replace(&new, &dest).map_err(|e| Error::write(&dest, e))?);
             } else if dest.exists() {
                 remove(&dest).map_err(|e| Error::write(&dest, e))?;
             }
         }
         self.committed = true;
+        for old in aside {
+            let _ = fs::remove_dir_all(old);
+        }
         let _ = fs::remove_dir_all(&self.root);
         Ok(())
     }
@@ -97,18 +103,19 @@ impl Drop for Staging {
 }
 
 /// Puts `new` at `dest`: a file by one rename; a folder by exchanging the two atomically where
-/// the system can (Linux), the old one then removed, else by moving the old one aside first.
-fn replace(new: &Path, dest: &Path) -> std::io::Result<()> {
+/// the system can (Linux), else by moving the old one aside first. Returns where the old
+/// folder now is, for the caller to remove.
+fn replace(new: &Path, dest: &Path) -> std::io::Result<Option<PathBuf>> {
     if !(new.is_dir() && dest.exists()) {
-        return fs::rename(new, dest);
+        return fs::rename(new, dest).map(|()| None);
     }
     if exchange(new, dest).is_ok() {
-        return fs::remove_dir_all(new);
+        return Ok(Some(new.to_path_buf()));
     }
     let aside = dest.with_file_name(format!(".old-{}", std::process::id()));
     fs::rename(dest, &aside)?;
     fs::rename(new, dest)?;
-    fs::remove_dir_all(&aside)
+    Ok(Some(aside))
 }
 
 #[cfg(target_os = "linux")]
@@ -154,6 +161,7 @@ fn remove_leftovers(dir: &Path) {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid = name
                 .strip_prefix(STAGING_PREFIX)
+                .or_else(|| name.strip_prefix(".old-"))
                 .or_else(|| name.strip_prefix(".tmp-").and_then(|r| r.split('-').next()))
                 .or_else(|| {
                     name.starts_with('.')
@@ -161,7 +169,8 @@ fn remove_leftovers(dir: &Path) {
                         .flatten()
                 })
                 .and_then(|p| p.parse::<u32>().ok());
-            if !pid.is_some_and(|p| !alive(p)) {
+            let left_by_a_dead_run = pid.is_some_and(|p| !alive(p));
+            if !left_by_a_dead_run {
                 continue;
             }
             let p = e.path();
