@@ -167,6 +167,9 @@ impl Config {
 pub const MAX_N_FFT: usize = 1 << 16;
 /// The highest analysis sample rate, Hz.
 pub const MAX_ANALYSIS_RATE: u32 = 192_000;
+/// The most NMF components (two per pitch, or per pitch and instrument with
+/// `--per-instrument`): H and its copies grow with R × frames.
+pub const MAX_COMPONENTS: usize = 1024;
 /// The most NMF iterations a run may ask for.
 pub const MAX_ITERATIONS: usize = 100_000;
 
@@ -259,6 +262,12 @@ pub fn nmf_inputs(
     drop(stage);
     let _stage = profile::stage("templates and activations");
     let comps = components(score, c.per_instrument);
+    if comps.len() > MAX_COMPONENTS {
+        return Err(Error::Param(format!(
+            "--per-instrument: the score's (pitch, instrument) pairs make {} components, at most {MAX_COMPONENTS}",
+            comps.len()
+        )));
+    }
     let freq_res = c.sample_rate as f64 / c.stft.n_fft as f64;
     let w0 = init_templates(&comps, v.nrows(), freq_res, &c.templates);
     let h0 = init_activations(&comps, score, v.ncols(), c.frame_time(), &c.activations);

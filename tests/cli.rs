@@ -887,3 +887,22 @@ fn a_run_that_cannot_write_its_outputs_leaves_the_old_ones() {
         "{names:?}"
     );
 }
+
+#[test]
+fn too_many_components_are_refused() {
+    let t = TempDir::new("components");
+    let mut rows = String::from("Start;Duration;Pitch;Velocity;Instrument\n");
+    for i in 0..1200 {
+        rows.push_str(&format!(
+            "{};0.3;{};0.5;p{}\n",
+            (i % 100) as f64 / 10.0,
+            21 + i % 88,
+            i % 100
+        ));
+    }
+    let f = t.file("wide.csv", rows.as_bytes());
+    let out = t.0.join("o").display().to_string();
+    let (code, _, err) = scorenmf(&["transcribe", WAV, &f, "-o", &out, "--per-instrument"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("components, at most 1024"), "{err}");
+}
