@@ -151,24 +151,39 @@ pub fn group_models(
         .for_each(|(b, mut block)| {
             let first = from + b * MASK_COLUMNS;
             let frames = block.first().map_or(0, |x| x.len() / k.max(1));
-            for (c, owner) in owners.iter().enumerate() {
-                let wc = model.w.column(c);
-                let wc = wc.as_slice();
-                for i in 0..frames {
-                    let n = first + i;
-                    let hv = model.h[(c, n)];
-                    if hv == 0.0 || owner[n] == usize::MAX {
-                        continue;
-                    }
-                    if let Some(g) = (grouping.group_of)(c, owner[n]) {
-                        for (o, &w) in block[g][i * k..(i + 1) * k].iter_mut().zip(wc) {
-                            *o += hv * w;
-                        }
+            for_each_part(model, owners, first, frames, |c, i, note, hv, wc| {
+                if let Some(g) = (grouping.group_of)(c, note) {
+                    for (o, &w) in block[g][i * k..(i + 1) * k].iter_mut().zip(wc) {
+                        *o += hv * w;
                     }
                 }
-            }
+            });
         });
     out
+}
+
+/// Calls `f(component, i, note, h, w)` for every part of the model in frames
+/// `first..first + frames`: component c's activation h at frame first + i, owned by `note`, with
+/// its template w; components in order, frames in order within each (the order the sums add).
+fn for_each_part(
+    model: &Model,
+    owners: &[Vec<usize>],
+    first: usize,
+    frames: usize,
+    mut f: impl FnMut(usize, usize, usize, f64, &[f64]),
+) {
+    for (c, owner) in owners.iter().enumerate() {
+        let wc = model.w.column(c);
+        let wc = wc.as_slice();
+        for i in 0..frames {
+            let n = first + i;
+            let hv = model.h[(c, n)];
+            if hv == 0.0 || owner[n] == usize::MAX {
+                continue;
+            }
+            f(c, i, owner[n], hv, wc);
+        }
+    }
 }
 
 /// Masks M_g = S_g^p / Σ S^p (0 where the sum is 0), in place; frames in parallel. Each
@@ -888,20 +903,13 @@ fn first_group_mask(
             let mut total = vec![0.0f64; out.len()];
             for g in 0..n_groups {
                 s.iter_mut().for_each(|x| *x = 0.0);
-                for (c, owner) in owners.iter().enumerate() {
-                    let wc = model.w.column(c);
-                    let wc = wc.as_slice();
-                    for i in 0..frames {
-                        let n = first + i;
-                        let hv = model.h[(c, n)];
-                        if hv == 0.0 || owner[n] == usize::MAX || slot_of[owner[n]] != g {
-                            continue;
-                        }
+                for_each_part(model, owners, first, frames, |_, i, note, hv, wc| {
+                    if slot_of[note] == g {
                         for (o, &w) in s[i * k..(i + 1) * k].iter_mut().zip(wc) {
                             *o += hv * w;
                         }
                     }
-                }
+                });
                 for ((x, t), o) in s.iter_mut().zip(total.iter_mut()).zip(out.iter_mut()) {
                     *x = mask_power(*x, p);
                     *t += *x;
