@@ -906,3 +906,13 @@ fn too_many_components_are_refused() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("components, at most 1024"), "{err}");
 }
+
+#[test]
+fn a_decoder_panic_on_malformed_data_is_an_error() {
+    // Found by fuzz/ (audio_decode): an ID3v2 tag that reaches an `unreachable!` in
+    // symphonia-metadata's ID3 reader.
+    let t = TempDir::new("id3");
+    let bytes = b"ID3\x04\x12\xff\x02\x00\xff\xff\xff\x32\x06\x00\x01\x1f\x01\x40\x00\x00\xfc";
+    let f = t.file("tag.mp3", bytes);
+    fails(&f, None, &f, "its decoder failed on malformed data");
+}
