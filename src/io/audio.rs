@@ -396,8 +396,8 @@ fn deinterleave(interleaved: Vec<f32>, n_channels: usize) -> Vec<Vec<f32>> {
 
 /// [`decode_symphonia`], with a panic inside the decoder (a bug of its on malformed data: the
 /// fuzz target found an ID3v2 tag of 21 bytes that reaches an `unreachable!` in
-/// symphonia-metadata 0.5.5) turned into the error it should have been. The panic's message is
-/// kept off stderr, so the error stays one line.
+/// symphonia-metadata 0.5.5, reported upstream as Symphonia issue #485) turned into the error
+/// it should have been. The panic's message is kept off stderr, so the error stays one line.
 fn decode_guarded(path: &Path, bytes: Vec<u8>, container: Container) -> Result<Audio> {
     quietly_catching_panics(|| decode_symphonia(path, bytes, container)).unwrap_or_else(|_| {
         Err(Error::audio(
