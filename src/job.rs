@@ -85,6 +85,15 @@ pub struct Job {
     pub profile: Option<PathBuf>,
 }
 
+impl Job {
+    /// The stems this job writes: its request, unless the task writes notes only.
+    pub fn stem_request(&self) -> Option<&StemOutputs> {
+        self.stems
+            .as_ref()
+            .filter(|_| self.task != Task::Transcribe)
+    }
+}
+
 /// What a finished job reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -133,7 +142,7 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     observer.finished("factorized and transcribed");
     let staging = Staging::new(&job.outdir)?;
     let root = staging.root();
-    let stems = match job.stems.as_ref().filter(|_| job.task != Task::Transcribe) {
+    let stems = match job.stem_request() {
         Some(request) => write_stems(root, job, request, &audio, &score, &mut out, observer)?,
         None => Vec::new(),
     };
@@ -156,17 +165,17 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     })
 }
 
-/// The files a job writes: notes.csv/.mid/.json (with notes), run.json, the profile; and the
-/// folder whose every file it may write (`stems/`, with stems).
+/// The files a job writes ([`owned_outputs`] and the profile), and the folder whose every file
+/// it may write (`stems/`, with stems).
 fn outputs_of(job: &Job) -> (Vec<PathBuf>, Option<PathBuf>) {
-    let mut files = Vec::new();
-    if job.task.writes_notes() {
-        files.extend(["notes.csv", "notes.mid", "notes.json"].map(|f| job.outdir.join(f)));
-    }
-    files.push(job.outdir.join("run.json"));
+    let owned = owned_outputs(job);
+    let mut files: Vec<PathBuf> = owned
+        .iter()
+        .filter(|&&name| name != "stems")
+        .map(|name| job.outdir.join(name))
+        .collect();
     files.extend(job.profile.clone());
-    let stems =
-        (job.task != Task::Transcribe && job.stems.is_some()).then(|| job.outdir.join("stems"));
+    let stems = owned.contains(&"stems").then(|| job.outdir.join("stems"));
     (files, stems)
 }
 
@@ -259,7 +268,7 @@ fn owned_outputs(job: &Job) -> Vec<&'static str> {
     if job.task.writes_notes() {
         owned.extend(["notes.csv", "notes.mid", "notes.json"]);
     }
-    if job.task != Task::Transcribe && job.stems.is_some() {
+    if job.stem_request().is_some() {
         owned.push("stems");
     }
     owned.push("run.json");
@@ -317,7 +326,7 @@ fn write_run_record(
 ) -> Result<()> {
     let f = &out.decomposition.factorization;
     let t = &out.transcription;
-    let stem_request = job.stems.as_ref().filter(|_| job.task != Task::Transcribe);
+    let stem_request = job.stem_request();
     let record = RunRecord {
         scorenmf_version: env!("CARGO_PKG_VERSION"),
         command: job.task.name(),

@@ -52,8 +52,7 @@ fn is_score(path: &Path) -> Result<bool, Error> {
     if Container::sniff(&head).is_some() {
         return Ok(false);
     }
-    let midi = head.starts_with(b"MThd")
-        || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"RMID"));
+    let midi = score::is_midi(&head);
     let extension = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());

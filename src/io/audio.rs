@@ -151,11 +151,7 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<Audio> {
     })?;
     let audio = match container {
         Container::Wav => {
-            let bytes = check_wav_layout(path, bytes)?;
-            let declared = bytes
-                .starts_with(b"RIFF")
-                .then(|| wav_layout(&bytes).format)
-                .flatten();
+            let (bytes, declared) = check_wav_layout(path, bytes)?;
             let mut audio = match read_wav_hound(path, &bytes) {
                 Ok(Some(audio)) => audio,
                 Ok(None) => decode_guarded(path, bytes, container)?,
@@ -251,13 +247,15 @@ fn wav_layout(bytes: &[u8]) -> WavLayout {
 /// more bytes than follow is a truncated file: refused. One that declares 0xFFFFFFFF or 0 bytes
 /// with samples after it was written to a stream that could not seek back (ffmpeg to a pipe):
 /// its sizes are set to what the file holds (whole sample frames), as libsndfile reads it.
-fn check_wav_layout(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+/// Returns the bytes to decode and the `fmt ` chunk's (format tag, block align, bits).
+#[allow(clippy::type_complexity)]
+fn check_wav_layout(path: &Path, mut bytes: Vec<u8>) -> Result<(Vec<u8>, Option<(u16, u16, u16)>)> {
     if !bytes.starts_with(b"RIFF") {
-        return Ok(bytes); // RF64 keeps its sizes in its ds64 chunk: the decoder checks them
+        return Ok((bytes, None)); // RF64 keeps its sizes in its ds64 chunk: the decoder checks them
     }
     let layout = wav_layout(&bytes);
     let Some((size_at, declared)) = layout.data else {
-        return Ok(bytes);
+        return Ok((bytes, layout.format));
     };
     let start = size_at + 4;
     let holds = bytes.len().saturating_sub(start);
@@ -268,7 +266,7 @@ fn check_wav_layout(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
         let riff = (start + whole as usize - 8) as u32;
         bytes[4..8].copy_from_slice(&riff.to_le_bytes());
         bytes.truncate(start + whole as usize);
-        return Ok(bytes);
+        return Ok((bytes, layout.format));
     }
     if declared as usize > holds {
         return Err(Error::audio(
@@ -278,7 +276,7 @@ fn check_wav_layout(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
             ),
         ));
     }
-    Ok(bytes)
+    Ok((bytes, layout.format))
 }
 
 /// The first sample that is NaN or infinite: (channel, index, value).

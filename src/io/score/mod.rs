@@ -107,11 +107,15 @@ pub fn read_score(path: &Path) -> Result<Score> {
     parse(path, &bytes)
 }
 
+/// Whether a file starting with `head` is a Standard MIDI File: its `MThd` header, or a RIFF
+/// `RMID` wrapper; every other score is read as a CSV note list.
+pub fn is_midi(head: &[u8]) -> bool {
+    head.starts_with(b"MThd") || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"RMID"))
+}
+
 /// Parses a score file held in `bytes` as [`read_score`] does; `path` only names it in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
-    let score = if bytes.starts_with(b"MThd")
-        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"RMID"))
-    {
+    let score = if is_midi(bytes) {
         midi::parse(path, bytes)?
     } else {
         csv::parse(path, bytes)?
