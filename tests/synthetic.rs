@@ -17,6 +17,7 @@ fn note(onset: f64, duration: f64, pitch: u8, velocity: f64, instrument: &str) -
         pitch,
         velocity,
         instrument: instrument.into(),
+        measure: None,
     }
 }
 

@@ -14,9 +14,10 @@ use super::{out, warn, Global};
 #[derive(Args)]
 pub struct InspectArgs {
     /// A recording (WAV, FLAC, MP3, Ogg Vorbis), or, when it is the only file, a score alone: a
-    /// MIDI file, or a CSV note list named `.csv`, `.tsv` or `.txt`.
+    /// MIDI file, a MusicXML file named `.musicxml`, `.xml` or `.mxl`, or a CSV note list named
+    /// `.csv`, `.tsv` or `.txt`.
     file: PathBuf,
-    /// Score of the recording: FMP-style CSV note list or MIDI file.
+    /// Score of the recording: FMP-style CSV note list, MIDI or MusicXML file.
     score: Option<PathBuf>,
 }
 
@@ -58,7 +59,7 @@ fn is_score(path: &Path) -> Result<bool, Error> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let listed = matches!(
         extension.as_deref(),
-        Some("csv" | "tsv" | "txt" | "mid" | "midi")
+        Some("csv" | "tsv" | "txt" | "mid" | "midi" | "xml" | "musicxml" | "mxl")
     );
     Ok(midi || listed)
 }

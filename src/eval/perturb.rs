@@ -103,6 +103,7 @@ pub fn perturb(score: &Score, p: &Perturbation, seed: u64) -> Perturbed {
                 pitch,
                 velocity: base.velocity,
                 instrument: base.instrument.clone(),
+                measure: None,
             },
             true,
         ));

@@ -24,6 +24,7 @@ pub fn played_notes(t: &Transcription) -> Vec<Note> {
             pitch: e.pitch,
             velocity: e.velocity as f64 / 127.0,
             instrument: e.instrument.clone(),
+            measure: None,
         })
         .collect()
 }

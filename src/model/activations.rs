@@ -107,6 +107,7 @@ mod tests {
                 pitch: 60,
                 velocity: 1.0,
                 instrument: String::new(),
+                measure: None,
             }],
             vec![],
         );

@@ -157,6 +157,7 @@ mod tests {
             pitch,
             velocity: 1.0,
             instrument: inst.into(),
+            measure: None,
         };
         let s = Score::new(vec![n(64, "rh"), n(60, "lh"), n(64, "lh")], vec![]);
         let c = components(&s, false);

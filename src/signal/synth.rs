@@ -154,6 +154,7 @@ pub fn random_piece(seconds: f64, seed: u64) -> Score {
                 pitch: root + interval,
                 velocity: (vel + rng.random_range(-0.08..0.08f64)).clamp(0.2, 1.0),
                 instrument: "lh".into(),
+                measure: None,
             });
         }
         t += dur;
@@ -174,6 +175,7 @@ pub fn random_piece(seconds: f64, seed: u64) -> Score {
             pitch,
             velocity: rng.random_range(0.3..1.0),
             instrument: "rh".into(),
+            measure: None,
         });
         t += dur;
     }

@@ -226,6 +226,7 @@ fn read_note(
         pitch: p as u8,
         velocity,
         instrument,
+        measure: None,
     };
     Ok((note, scaled))
 }

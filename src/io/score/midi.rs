@@ -322,6 +322,7 @@ fn read_track(
             pitch: key,
             velocity: vel as f64 / 127.0,
             instrument: label(ch),
+            measure: None,
         });
     };
     for ev in track {
@@ -562,6 +563,7 @@ mod tests {
             pitch,
             velocity,
             instrument: inst.into(),
+            measure: None,
         };
         let notes = vec![
             n(0.0, 0.5, 60, 0.5, "rh"),

@@ -7,6 +7,9 @@
 
 pub mod csv;
 pub mod midi;
+pub mod musicxml;
+
+pub use musicxml::Repeats;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,6 +31,9 @@ pub struct Note {
     pub velocity: f64,
     /// Instrument (or part, voice, hand) label; empty when the score gives none.
     pub instrument: String,
+    /// The measure (bar) number the score gives the note (MusicXML), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure: Option<String>,
 }
 
 impl Note {
@@ -101,10 +107,16 @@ impl Score {
 }
 
 /// Reads a score file: a Standard MIDI File (told by its `MThd` header, or a RIFF `RMID`
-/// wrapper) or otherwise an FMP-style CSV note list.
+/// wrapper), a MusicXML file (`.mxl` zip, or XML rooted at `score-partwise`/`score-timewise`;
+/// repeats unfolded as written) or otherwise an FMP-style CSV note list.
 pub fn read_score(path: &Path) -> Result<Score> {
+    read_score_with(path, Repeats::Written)
+}
+
+/// [`read_score`], telling how a MusicXML score's repeats are read.
+pub fn read_score_with(path: &Path, repeats: Repeats) -> Result<Score> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-    parse(path, &bytes)
+    parse_with(path, &bytes, repeats)
 }
 
 /// Whether a file starting with `head` is a Standard MIDI File: its `MThd` header, or a RIFF
@@ -115,8 +127,15 @@ pub fn is_midi(head: &[u8]) -> bool {
 
 /// Parses a score file held in `bytes` as [`read_score`] does; `path` only names it in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Score> {
+    parse_with(path, bytes, Repeats::Written)
+}
+
+/// [`parse`], telling how a MusicXML score's repeats are read.
+pub fn parse_with(path: &Path, bytes: &[u8], repeats: Repeats) -> Result<Score> {
     let score = if is_midi(bytes) {
         midi::parse(path, bytes)?
+    } else if musicxml::is_musicxml(bytes) {
+        musicxml::parse(path, bytes, repeats)?
     } else {
         csv::parse(path, bytes)?
     };
@@ -212,6 +231,7 @@ mod tests {
             pitch,
             velocity: 1.0,
             instrument: inst.into(),
+            measure: None,
         };
         let s = Score::new(
             vec![n(1.0, 60, "rh"), n(0.5, 64, "lh"), n(1.0, 55, "lh")],
