@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::align::{self, AlignParams, Alignment};
 use crate::error::{Error, Result};
 use crate::io::atomic::Staging;
 use crate::io::audio::{self, Audio, WavEncoding};
 use crate::io::outputs::{self, InputFile, RunRecord};
-use crate::io::score::{self, Score};
+use crate::io::score::{self, Repeats, Score};
 use crate::pipeline::{self, Config, TranscribeOutput};
 use crate::profile;
 use crate::tasks::separate::{By, StemFile};
@@ -39,6 +40,8 @@ pub enum Task {
     Separate,
     /// Note events and stems.
     Run,
+    /// The score aligned to the recording only.
+    Align,
 }
 
 impl Task {
@@ -48,6 +51,7 @@ impl Task {
             Task::Transcribe => "transcribe",
             Task::Separate => "separate",
             Task::Run => "run",
+            Task::Align => "align",
         }
     }
 
@@ -68,14 +72,26 @@ pub struct StemOutputs {
     pub encoding: Option<WavEncoding>,
 }
 
+/// Aligning the score to the recording first ([`crate::align`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlignRequest {
+    pub params: AlignParams,
+    /// Go on when the alignment says the score is not of this recording.
+    pub force: bool,
+}
+
 /// Everything one run needs: the inputs, the parameters and what to write where.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub task: Task,
     /// The recording.
     pub audio: PathBuf,
-    /// The score, aligned to the recording.
+    /// The score: aligned to the recording, or any notation score with [`Job::align`].
     pub score: PathBuf,
+    /// How a MusicXML score's repeats are read.
+    pub repeats: Repeats,
+    /// Align the score to the recording first (required by [`Task::Align`]).
+    pub align: Option<AlignRequest>,
     /// Output folder (created if missing).
     pub outdir: PathBuf,
     pub config: Config,
@@ -90,7 +106,19 @@ impl Job {
     pub fn stem_request(&self) -> Option<&StemOutputs> {
         self.stems
             .as_ref()
-            .filter(|_| self.task != Task::Transcribe)
+            .filter(|_| matches!(self.task, Task::Separate | Task::Run))
+    }
+
+    /// The alignment this job makes, if any ([`Task::Align`] always makes one).
+    pub fn align_request(&self) -> Option<AlignRequest> {
+        match (&self.align, self.task) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Task::Align) => Some(AlignRequest {
+                params: AlignParams::default(),
+                force: false,
+            }),
+            (None, _) => None,
+        }
     }
 }
 
@@ -102,6 +130,8 @@ pub struct Summary {
     pub not_played: usize,
     /// Stem files written (0 without stems).
     pub stems: usize,
+    /// With an alignment: its confidence and the score notes outside the aligned part.
+    pub alignment: Option<(f64, usize)>,
     pub outdir: PathBuf,
 }
 
@@ -129,28 +159,45 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     if job.profile.is_some() {
         profile::enable();
     }
-    let (audio, score) = read_inputs(job)?;
-    check_note_rate(job, &audio, &score)?;
-    for w in &score.warnings {
+    let (audio, notation) = read_inputs(job)?;
+    check_note_rate(job, &audio, &notation)?;
+    for w in &notation.warnings {
         observer.warning(w);
     }
     observer.finished("inputs read");
+    let aligned = match job.align_request() {
+        Some(request) => Some(align_score(job, &request, &audio, &notation, observer)?),
+        None => None,
+    };
+    let score = aligned.as_ref().map_or(&notation, |a| &a.score);
+    if job.task == Task::Align {
+        let aligned = aligned.as_ref().expect("an align job aligns");
+        return write_alignment_only(job, &notation, aligned);
+    }
     let iterations = job.config.nmf.iterations;
-    let mut out = pipeline::run_transcription(&audio, &score, &job.config, |i| {
+    let mut out = pipeline::run_transcription(&audio, score, &job.config, |i| {
         observer.nmf_progress(i, iterations)
     })?;
     observer.finished("factorized and transcribed");
+    if aligned.is_none() {
+        if let Some(w) = misalignment_warning(&out, score, &audio, &job.config) {
+            observer.warning(&w);
+        }
+    }
     let staging = Staging::new(&job.outdir)?;
     let root = staging.root();
+    if let Some(a) = &aligned {
+        write_alignment(root, a)?;
+    }
     let stems = match job.stem_request() {
-        Some(request) => write_stems(root, job, request, &audio, &score, &mut out, observer)?,
+        Some(request) => write_stems(root, job, request, &audio, score, &mut out, observer)?,
         None => Vec::new(),
     };
     if job.task.writes_notes() {
-        write_notes(root, &out, &score, &stems)?;
+        write_notes(root, &out, score, &stems)?;
         observer.finished("notes written");
     }
-    write_run_record(root, job, &out, &stems)?;
+    write_run_record(root, job, &out, &stems, aligned.as_ref())?;
     staging.commit(&owned_outputs(job))?;
     if let Some(path) = &job.profile {
         write_profile(path, job, &out)?;
@@ -161,8 +208,186 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         played: t.events.len(),
         not_played: t.not_played.len(),
         stems: stems.len(),
+        alignment: aligned
+            .as_ref()
+            .map(|a| (a.alignment.confidence, a.outside)),
         outdir: job.outdir.clone(),
     })
+}
+
+/// A score aligned to the recording: the alignment, the warped score and how many notes fell
+/// outside the aligned part.
+pub struct Aligned {
+    pub alignment: Alignment,
+    pub score: Score,
+    pub outside: usize,
+    pub request: AlignRequest,
+}
+
+/// Stage 1b: aligns the notation score to the recording, refusing a score that does not fit
+/// (unless forced).
+fn align_score(
+    job: &Job,
+    request: &AlignRequest,
+    audio: &Audio,
+    notation: &Score,
+    observer: &dyn Observer,
+) -> Result<Aligned> {
+    let _stage = profile::stage("align");
+    let mono = audio::resample(
+        &audio.mono(),
+        audio.sample_rate,
+        align::features::SAMPLE_RATE,
+    )?;
+    let alignment = align::align(&mono, notation, &request.params)?;
+    let p = &request.params;
+    if !alignment.fits(p) {
+        let msg = format!(
+            "does not fit the recording {}: alignment confidence {:.2} (under {:.2}), path cost {:.3} (over {:.2}; {:.3} for unrelated harmony); not a score of this recording? --force aligns anyway",
+            job.audio.display(),
+            alignment.confidence,
+            p.min_confidence,
+            alignment.path_cost,
+            p.max_fitting_cost,
+            alignment.baseline_cost
+        );
+        if !request.force {
+            return Err(Error::Score {
+                path: job.score.clone(),
+                msg,
+            });
+        }
+        observer.warning(&format!("{}: {msg}", job.score.display()));
+    }
+    let (score, outside) = alignment.warp(notation);
+    if outside > 0 {
+        observer.warning(&format!(
+            "{outside} of {} score notes lie outside the part of the score the recording holds; left out",
+            notation.notes.len()
+        ));
+    }
+    if score.notes.is_empty() {
+        return Err(Error::Score {
+            path: job.score.clone(),
+            msg: format!(
+                "no note of the score falls inside the recording {}",
+                job.audio.display()
+            ),
+        });
+    }
+    if alignment.shift != 0 {
+        observer.warning(&format!(
+            "the recording sounds {:+} semitones from the score; the aligned score is transposed to it",
+            alignment.shift
+        ));
+    }
+    observer.finished("aligned");
+    Ok(Aligned {
+        alignment,
+        score,
+        outside,
+        request: request.clone(),
+    })
+}
+
+/// Where the transcription's own evidence says the score is not aligned to the recording: the
+/// sentence to warn with (suggesting `--align`), if so.
+fn misalignment_warning(
+    out: &TranscribeOutput,
+    score: &Score,
+    audio: &Audio,
+    c: &Config,
+) -> Option<String> {
+    let t = &out.transcription;
+    let n = score.notes.len().max(1) as f64;
+    let duration = audio.duration();
+    let beyond = score.notes.iter().filter(|x| x.onset > duration).count();
+    let search = c.transcribe.onset.search;
+    let at_edge = t
+        .events
+        .iter()
+        .filter(|e| (e.onset_shift - t.score_offset).abs() > 0.8 * search)
+        .count();
+    let edge_share = at_edge as f64 / t.events.len().max(1) as f64;
+    let unplayed_share = t.not_played.len() as f64 / n;
+    let reasons: Vec<String> = [
+        (beyond as f64 / n > 0.02)
+            .then(|| format!("{beyond} notes start after the recording ends")),
+        (edge_share > 0.25).then(|| {
+            format!(
+                "{:.0} % of the onsets found at the edge of the ±{search} s search",
+                100.0 * edge_share
+            )
+        }),
+        (unplayed_share > 0.4)
+            .then(|| format!("{:.0} % of the notes not played", 100.0 * unplayed_share)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!reasons.is_empty()).then(|| {
+        format!(
+            "the score does not look aligned to the recording ({}); if it is a notation score, use --align",
+            reasons.join(", ")
+        )
+    })
+}
+
+/// An align job's outputs: the aligned score and the path, then run.json.
+fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Result<Summary> {
+    let staging = Staging::new(&job.outdir)?;
+    let root = staging.root();
+    write_alignment(root, aligned)?;
+    let record = RunRecord {
+        scorenmf_version: env!("CARGO_PKG_VERSION"),
+        command: job.task.name(),
+        inputs: vec![
+            InputFile::describe(&job.audio)?,
+            InputFile::describe(&job.score)?,
+        ],
+        config: None,
+        align: Some(align_record(job, aligned)),
+        results: alignment_results(aligned),
+    };
+    outputs::write_json(&root.join("run.json"), &record)?;
+    staging.commit(&owned_outputs(job))?;
+    Ok(Summary {
+        score_notes: notation.notes.len(),
+        played: 0,
+        not_played: 0,
+        stems: 0,
+        alignment: Some((aligned.alignment.confidence, aligned.outside)),
+        outdir: job.outdir.clone(),
+    })
+}
+
+/// The alignment's parameters and how the score was read, for run.json.
+fn align_record(job: &Job, a: &Aligned) -> serde_json::Value {
+    serde_json::json!({
+        "params": a.request.params,
+        "force": a.request.force,
+        "repeats": job.repeats,
+    })
+}
+
+/// The alignment's headline figures, for run.json.
+fn alignment_results(a: &Aligned) -> serde_json::Value {
+    serde_json::json!({
+        "confidence": a.alignment.confidence,
+        "path_cost": a.alignment.path_cost,
+        "baseline_cost": a.alignment.baseline_cost,
+        "ends": a.alignment.ends,
+        "shift": a.alignment.shift,
+        "a4": a.alignment.a4,
+        "aligned_notes": a.score.notes.len(),
+        "outside": a.outside,
+    })
+}
+
+/// aligned_score.csv, aligned_score.mid, alignment.csv and alignment.json under `root`.
+fn write_alignment(root: &Path, a: &Aligned) -> Result<()> {
+    let _stage = profile::stage("write alignment");
+    outputs::write_alignment(root, &a.alignment, &a.score, &a.request.params, a.outside)
 }
 
 /// The files a job writes ([`owned_outputs`] and the profile), and the folder whose every file
@@ -256,7 +481,7 @@ fn check_note_rate(job: &Job, audio: &Audio, score: &Score) -> Result<()> {
 fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
     let _stage = profile::stage("decode");
     let audio = audio::read_audio(&job.audio)?;
-    let score = score::read_score(&job.score)?;
+    let score = score::read_score_with(&job.score, job.repeats)?;
     Ok((audio, score))
 }
 
@@ -265,6 +490,14 @@ fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
 /// folder stay (a `separate` after a `transcribe` keeps the notes).
 fn owned_outputs(job: &Job) -> Vec<&'static str> {
     let mut owned = Vec::new();
+    if job.align_request().is_some() {
+        owned.extend([
+            "aligned_score.csv",
+            "aligned_score.mid",
+            "alignment.csv",
+            "alignment.json",
+        ]);
+    }
     if job.task.writes_notes() {
         owned.extend(["notes.csv", "notes.mid", "notes.json"]);
     }
@@ -323,6 +556,7 @@ fn write_run_record(
     job: &Job,
     out: &TranscribeOutput,
     stems: &[StemFile],
+    aligned: Option<&Aligned>,
 ) -> Result<()> {
     let f = &out.decomposition.factorization;
     let t = &out.transcription;
@@ -334,7 +568,8 @@ fn write_run_record(
             InputFile::describe(&job.audio)?,
             InputFile::describe(&job.score)?,
         ],
-        config: &job.config,
+        config: Some(&job.config),
+        align: aligned.map(|a| align_record(job, a)),
         results: serde_json::json!({
             "components": out.decomposition.components.len(),
             "frames": f.h.ncols(),
@@ -350,6 +585,10 @@ fn write_run_record(
             })),
         }),
     };
+    let mut record = record;
+    if let Some(a) = aligned {
+        record.results["alignment"] = alignment_results(a);
+    }
     outputs::write_json(&root.join("run.json"), &record)
 }
 

@@ -27,6 +27,7 @@
 //! [`eval`]; [`pipeline`] runs the analysis and [`job`] a whole command, which the `scorenmf`
 //! binary only parses arguments for.
 
+pub mod align;
 pub mod error;
 pub mod eval;
 pub mod io;

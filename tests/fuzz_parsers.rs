@@ -133,6 +133,8 @@ fn mutated_scores_through_the_whole_job() {
             task: Task::Run,
             audio: audio_path.clone(),
             score: score_path,
+            repeats: Default::default(),
+            align: None,
             outdir: outdir.clone(),
             config,
             stems: Some(StemOutputs {

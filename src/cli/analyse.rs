@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 
+use scorenmf::align::AlignParams;
 use scorenmf::io::audio::WavEncoding;
-use scorenmf::job::{self, Job, Observer, StemOutputs, Task};
+use scorenmf::io::score::Repeats;
+use scorenmf::job::{self, AlignRequest, Job, Observer, StemOutputs, Task};
 use scorenmf::model::nmf::{Divergence, Precision};
 use scorenmf::pipeline::{Config, Magnitude, Preset};
 use scorenmf::tasks::separate::{By, MaskModel};
@@ -36,10 +38,60 @@ pub struct SeparateArgs {
 pub struct Analysis {
     #[command(flatten)]
     io: Io,
+    /// Align the score to the recording first (a notation score: MIDI or MusicXML exported at
+    /// its nominal tempo), then transcribe and separate from the aligned score; writes
+    /// aligned_score.csv/.mid, alignment.csv and alignment.json too.
+    #[arg(long)]
+    align: bool,
+    #[command(flatten)]
+    score_opts: ScoreOpts,
     #[command(flatten)]
     exec: Exec,
     #[command(flatten)]
     params: Params,
+}
+
+/// `align`'s arguments.
+#[derive(Args)]
+pub struct AlignArgs {
+    #[command(flatten)]
+    io: Io,
+    #[command(flatten)]
+    score_opts: ScoreOpts,
+    /// Print more detail: the time each stage took.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Worker threads (0: one per core); the outputs do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// How the score is read and aligned.
+#[derive(Args)]
+struct ScoreOpts {
+    /// Repeats of a MusicXML score: `written` (unfolded, with first and second endings) or
+    /// `none` (every measure once).
+    #[arg(long, value_enum, default_value_t = Repeats::Written)]
+    repeats: Repeats,
+    /// With an alignment: go on when it says the score is not of this recording (a warning
+    /// instead of an error).
+    #[arg(long)]
+    force: bool,
+    /// With an alignment: never try a transposed score.
+    #[arg(long)]
+    no_transposition: bool,
+}
+
+impl ScoreOpts {
+    fn request(&self) -> AlignRequest {
+        AlignRequest {
+            params: AlignParams {
+                transposition: !self.no_transposition,
+                ..AlignParams::default()
+            },
+            force: self.force,
+        }
+    }
 }
 
 /// How to run: detail printed, threads, profile.
@@ -62,7 +114,8 @@ struct Exec {
 pub struct Io {
     /// Recording: WAV, FLAC, MP3 or Ogg Vorbis.
     audio: PathBuf,
-    /// Score aligned to the recording: FMP-style CSV note list or MIDI file.
+    /// Score: FMP-style CSV note list, MIDI or MusicXML (.musicxml, .xml, .mxl) file; aligned
+    /// to the recording, or a notation score with --align (`align` always aligns it).
     score: PathBuf,
     /// Output folder (created if missing).
     #[arg(short, long)]
@@ -287,6 +340,8 @@ pub fn run(
         task,
         audio: args.io.audio.clone(),
         score: args.io.score.clone(),
+        repeats: args.score_opts.repeats,
+        align: args.align.then(|| args.score_opts.request()),
         outdir: args.io.outdir.clone(),
         config,
         stems,
@@ -295,6 +350,9 @@ pub fn run(
     let progress = Progress::new(global.quiet, args.exec.verbose > 0);
     let summary = job::run(&job, &progress)?;
     if !global.quiet {
+        if let Some((confidence, outside)) = summary.alignment {
+            eprintln!("aligned with confidence {confidence:.2}, {outside} score notes outside the recording");
+        }
         let stem_note = if summary.stems == 0 {
             String::new()
         } else {
@@ -305,6 +363,34 @@ pub fn run(
             summary.played,
             summary.score_notes,
             summary.not_played,
+            summary.outdir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `align` and prints its summary.
+pub fn align(global: &Global, args: &AlignArgs) -> Result<(), Error> {
+    set_threads(args.threads)?;
+    let job = Job {
+        task: Task::Align,
+        audio: args.io.audio.clone(),
+        score: args.io.score.clone(),
+        repeats: args.score_opts.repeats,
+        align: Some(args.score_opts.request()),
+        outdir: args.io.outdir.clone(),
+        config: Config::preset(Preset::Default),
+        stems: None,
+        profile: None,
+    };
+    let progress = Progress::new(global.quiet, args.verbose > 0);
+    let summary = job::run(&job, &progress)?;
+    if !global.quiet {
+        let (confidence, outside) = summary.alignment.unwrap_or((0.0, 0));
+        eprintln!(
+            "aligned {} of {} score notes (confidence {confidence:.2}); wrote {}",
+            summary.score_notes - outside,
+            summary.score_notes,
             summary.outdir.display()
         );
     }

@@ -63,3 +63,34 @@ fn is_score(path: &Path) -> Result<bool, Error> {
     );
     Ok(midi || listed)
 }
+
+/// `convert`'s arguments.
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Score: FMP-style CSV note list, MIDI or MusicXML (.musicxml, .xml, .mxl).
+    score: PathBuf,
+    /// Output: a CSV note list (`.csv`) or a MIDI file (`.mid`, `.midi`).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Repeats of a MusicXML score: `written` (unfolded) or `none` (every measure once).
+    #[arg(long, value_enum, default_value_t = score::Repeats::Written)]
+    repeats: score::Repeats,
+}
+
+/// Writes a score as a CSV note list or a MIDI file: what every command reads from it.
+pub fn convert(global: &Global, args: &ConvertArgs) -> Result<(), Error> {
+    let s = score::read_score_with(&args.score, args.repeats)?;
+    warn(global, &s.warnings);
+    let ext = args
+        .output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("csv") => score::csv::write(&args.output, &s.notes),
+        Some("mid" | "midi") => score::midi::write(&args.output, &s.notes),
+        _ => Err(Error::Output {
+            path: args.output.clone(),
+            msg: "name the output .csv (note list) or .mid (MIDI)".into(),
+        }),
+    }
+}

@@ -51,6 +51,17 @@ pub struct Global {
 enum Command {
     /// Show what a recording, a score, or both hold, and whether they fit together.
     Inspect(inspect::InspectArgs),
+    /// Align a notation score (MIDI, MusicXML or CSV at its nominal tempo) to a recording:
+    /// chroma and onset features, multiresolution DTW with free ends.
+    ///
+    /// Writes OUTDIR/aligned_score.csv and aligned_score.mid (the score's notes moved onto the
+    /// recording), alignment.csv (the warping path: score time, audio time), alignment.json
+    /// (cost, confidence, every parameter) and run.json. A score that does not fit the recording
+    /// is an error (exit 2) unless --force.
+    Align(analyse::AlignArgs),
+    /// Write a score (CSV, MIDI, MusicXML) as a CSV note list or a MIDI file, as every command
+    /// reads it: MusicXML repeats unfolded, ties merged, staves as instruments.
+    Convert(inspect::ConvertArgs),
     /// Transcribe: which score notes were played, with onsets from the audio, offsets and gains.
     ///
     /// Writes OUTDIR/notes.csv (FMP format), notes.mid, notes.json (events, notes not played,
@@ -78,6 +89,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let g = &cli.global;
     match &cli.command {
         Command::Inspect(args) => inspect::run(g, args),
+        Command::Align(args) => analyse::align(g, args),
+        Command::Convert(args) => inspect::convert(g, args),
         Command::Transcribe(args) => analyse::run(g, Task::Transcribe, &args.analysis, None),
         Command::Separate(args) => {
             analyse::run(g, Task::Separate, &args.analysis, Some(&args.stems))

@@ -87,6 +87,68 @@ pub fn write_transcription(
     write_json(&dir.join("notes.json"), &json)
 }
 
+/// What `alignment.json` holds.
+#[derive(Serialize)]
+struct AlignmentJson<'a> {
+    /// 1 − path cost / baseline cost; under `params.min_confidence` the score is taken for
+    /// not of this recording.
+    confidence: f64,
+    path_cost: f64,
+    baseline_cost: f64,
+    /// Which ends were free: the whole score inside the recording, or the reverse.
+    ends: crate::align::dtw::Ends,
+    /// Semitones the recording sounds above the score.
+    shift: i32,
+    /// The recording's estimated A4, Hz.
+    a4: f64,
+    score_notes_aligned: usize,
+    score_notes_outside: usize,
+    /// Frames per cell and cells of each DTW level, coarsest first.
+    levels: &'a [usize],
+    cells: &'a [usize],
+    score_frames: usize,
+    audio_frames: usize,
+    feature_rate: f64,
+    params: &'a crate::align::AlignParams,
+}
+
+/// Writes the alignment into `dir`: `aligned_score.csv` and `.mid` (the score moved onto the
+/// recording, readable back as a score), `alignment.csv` (the warping path as score time,
+/// recording time) and `alignment.json`.
+pub fn write_alignment(
+    dir: &Path,
+    a: &crate::align::Alignment,
+    aligned: &Score,
+    params: &crate::align::AlignParams,
+    outside: usize,
+) -> Result<()> {
+    csv::write(&dir.join("aligned_score.csv"), &aligned.notes)?;
+    midi::write(&dir.join("aligned_score.mid"), &aligned.notes)?;
+    let mut text = String::from("score_time,audio_time\n");
+    for (s, t) in &a.anchors {
+        text.push_str(&format!("{s:.6},{t:.6}\n"));
+    }
+    let path = dir.join("alignment.csv");
+    atomic::write_bytes(&path, text.as_bytes())?;
+    let json = AlignmentJson {
+        confidence: a.confidence,
+        path_cost: a.path_cost,
+        baseline_cost: a.baseline_cost,
+        ends: a.ends,
+        shift: a.shift,
+        a4: a.a4,
+        score_notes_aligned: aligned.notes.len(),
+        score_notes_outside: outside,
+        levels: &a.levels,
+        cells: &a.cells,
+        score_frames: a.score_frames,
+        audio_frames: a.audio_frames,
+        feature_rate: crate::align::features::FEATURE_RATE,
+        params,
+    };
+    write_json(&dir.join("alignment.json"), &json)
+}
+
 /// An input file as run.json records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputFile {
@@ -115,7 +177,12 @@ pub struct RunRecord<'a, R: Serialize> {
     pub scorenmf_version: &'static str,
     pub command: &'a str,
     pub inputs: Vec<InputFile>,
-    pub config: &'a Config,
+    /// The analysis parameters (not for `align`, which uses none of them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<&'a Config>,
+    /// The alignment's parameters and the score's reading (with an alignment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub align: Option<serde_json::Value>,
     pub results: R,
 }
 
