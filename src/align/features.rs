@@ -121,6 +121,25 @@ impl Features {
     }
 }
 
+/// Quantized chroma (synctoolbox's `quantize_chroma`, after the CENS features of Müller, Kurth,
+/// Clausen, ISMIR 2005): each class's share of the frame's sum becomes 4, 3, 2, 1 or 0 by the
+/// thresholds 0.4, 0.2, 0.1, 0.05, which keeps which classes sound and drops how loudly; then
+/// ℓ²-normalized. A frame whose sum is at most `floor` is flat.
+fn quantized(c: [f32; 12], floor: f32) -> [f32; 12] {
+    let sum: f32 = c.iter().sum();
+    if sum <= floor {
+        return normalized([0.0; 12], 1.0);
+    }
+    let q = c.map(|x| match x / sum {
+        r if r >= 0.4 => 4.0,
+        r if r >= 0.2 => 3.0,
+        r if r >= 0.1 => 2.0,
+        r if r >= 0.05 => 1.0,
+        _ => 0.0,
+    });
+    normalized(q, 1e-9)
+}
+
 /// `v / ‖v‖₂`, or the flat vector when ‖v‖₂ is below `floor`.
 fn normalized(v: [f32; 12], floor: f32) -> [f32; 12] {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -281,8 +300,8 @@ pub fn audio_features(energy: &[[f32; N_PITCH]]) -> Features {
     }
 }
 
-/// Chroma of pitch energies, ℓ²-normalized; frames under 1e-3 of the loudest frame's norm
-/// (−60 dB) are flat.
+/// Chroma of pitch energies, quantized ([`quantized`]) and ℓ²-normalized; frames under 1e-3 of
+/// the loudest frame's norm (−60 dB) are flat.
 fn chroma_of(energy: &[[f32; N_PITCH]]) -> Vec<[f32; 12]> {
     let raw: Vec<[f32; 12]> = energy
         .iter()
@@ -299,43 +318,76 @@ fn chroma_of(energy: &[[f32; N_PITCH]]) -> Vec<[f32; 12]> {
         .map(|c| c.iter().map(|x| x * x).sum::<f32>().sqrt())
         .fold(0f32, f32::max);
     raw.into_iter()
-        .map(|c| normalized(c, loudest * 1e-3))
+        .map(|c| quantized(c, loudest * 1e-3))
         .collect()
 }
 
 /// DLNCO of chroma onsets: local normalization (each frame divided by the largest onset norm
 /// within ±[`LOCAL_NORM_SECONDS`], at least 1 % of the largest overall), then the decaying
 /// kernel √(1 − k/10), k = 0..9.
+/// DLNCO of chroma onsets (see the module doc): each band minus its mean over ±[`MEAN_FRAMES`]
+/// (the recording's novelty has a floor of noise between onsets, the score's has none), the
+/// decaying kernel √(1 − k/10), k = 0..9, then each frame divided by the largest norm within
+/// ±[`LOCAL_NORM_SECONDS`] (at least 1 % of the largest overall), so that an onset's decayed
+/// peak is near 1 in both the recording and the score, whatever its loudness.
 fn dlnco(onsets: &[[f32; 12]]) -> Vec<[f32; 12]> {
-    let norms: Vec<f32> = onsets
+    let decayed = decay(&minus_local_mean(onsets, MEAN_FRAMES));
+    let norms: Vec<f32> = decayed
         .iter()
         .map(|o| o.iter().map(|x| x * x).sum::<f32>().sqrt())
         .collect();
     let global = norms.iter().cloned().fold(0f32, f32::max);
     let w = (LOCAL_NORM_SECONDS * FEATURE_RATE) as usize;
     let local = sliding_max(&norms, w);
-    let normalized: Vec<[f32; 12]> = onsets
+    decayed
         .iter()
         .zip(&local)
         .map(|(o, &m)| {
             let d = m.max(global * 0.01).max(1e-12);
             o.map(|x| x / d)
         })
-        .collect();
+        .collect()
+}
+
+/// Half-width of the mean the onsets are reduced by, frames (0.2 s).
+const MEAN_FRAMES: usize = 10;
+
+/// The decaying kernel √(1 − k/10), k = 0..9, applied causally.
+fn decay(v: &[[f32; 12]]) -> Vec<[f32; 12]> {
     let kernel: Vec<f32> = (0..DECAY_FRAMES)
         .map(|k| (1.0 - k as f32 / DECAY_FRAMES as f32).sqrt())
         .collect();
-    (0..normalized.len())
+    (0..v.len())
         .map(|n| {
             let mut out = [0f32; 12];
             for (k, &g) in kernel.iter().enumerate() {
-                if let Some(o) = n.checked_sub(k).map(|i| &normalized[i]) {
+                if let Some(o) = n.checked_sub(k).map(|i| &v[i]) {
                     for q in 0..12 {
                         out[q] += g * o[q];
                     }
                 }
             }
             out
+        })
+        .collect()
+}
+
+/// Each band minus its mean over ±`w` frames, half-wave rectified.
+fn minus_local_mean(v: &[[f32; 12]], w: usize) -> Vec<[f32; 12]> {
+    let n = v.len();
+    let mut prefix = vec![[0f64; 12]; n + 1];
+    for i in 0..n {
+        for q in 0..12 {
+            prefix[i + 1][q] = prefix[i][q] + v[i][q] as f64;
+        }
+    }
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(w), (i + w + 1).min(n));
+            std::array::from_fn(|q| {
+                let mean = (prefix[b][q] - prefix[a][q]) / (b - a) as f64;
+                (v[i][q] - mean as f32).max(0.0)
+            })
         })
         .collect()
 }

@@ -55,9 +55,9 @@ impl Default for AlignParams {
         AlignParams {
             coarse_cells: 8_000_000,
             radius: 25,
-            onset_weight: 1.0,
+            onset_weight: 2.0,
             transposition: true,
-            min_confidence: 0.4,
+            min_confidence: 0.35,
             max_fitting_cost: 0.2,
         }
     }
