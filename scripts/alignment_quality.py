@@ -12,8 +12,8 @@ Material (built under OUT/material, reused when present):
     model: a tempo curve of ±30 % (slow random curve, phrase ritardandi, a final
     ritardando), two fermatas, chord asynchrony of ±20 ms, dynamics and sustain pedal;
     truth: the performed notes;
-  * robustness variants of one corpus piece: 10 s of silence at both ends, and a score of
-    only the first half of the piece.
+  * robustness variants of one corpus piece (Mozart): 10 s of silence at both ends, and a
+    score of only the first half of the piece against the whole recording.
 
 For every piece, scorenmf (`align`, then `transcribe --align`) and synctoolbox (its notebook
 sync_audio_score_full: tuning, pitch/chroma/DLNCO features at 50 Hz, chroma shift, MrMsDTW with
@@ -193,16 +193,17 @@ def build_material():
                                                 ("haydn_op74no1_1", 30, 110)]):
         xml = corpus_piece(name, measures, qpm)
         pieces.append(rendered(name, xml, seed=k))
-    # Robustness: silence at both ends; a score of half the recording.
-    base = pieces[-3]
-    pieces.append(rendered("joplin_silence", base["score"], seed=2, pad=10.0))
-    half = os.path.join(MAT, "joplin_first_half.csv")
+    # Robustness: silence at both ends; a score of half the recording (a piece whose excerpt
+    # has no repeat, so that its first half occurs once in the recording).
+    base = next(p for p in pieces if p["name"] == "mozart_k458_1")
+    pieces.append(rendered("mozart_silence", base["score"], seed=3, pad=10.0))
+    half = os.path.join(MAT, "mozart_first_half.csv")
     notes = scorenmf_notes(base["score"])
     end = max(s + d for s, d, *_ in notes)
     first = [n for n in notes if n[0] < end / 2]
     write_csv(half, first)
     perf = base["truth_all"]
-    pieces.append(dict(name="joplin_half_score", score=half, audio=base["audio"],
+    pieces.append(dict(name="mozart_half_score", score=half, audio=base["audio"],
                        truth=[perf[i] for i, n in enumerate(base["notation"]) if n[0] < end / 2],
                        notation=first))
     return pieces

@@ -234,12 +234,10 @@ fn align_score(
     observer: &dyn Observer,
 ) -> Result<Aligned> {
     let _stage = profile::stage("align");
-    let mono = audio::resample(
-        &audio.mono(),
-        audio.sample_rate,
-        align::features::SAMPLE_RATE,
-    )?;
+    // Borrowed when the recording is mono at the features' rate: no copy of a long recording.
+    let mono = audio.analysis_signal(align::features::SAMPLE_RATE)?;
     let alignment = align::align(&mono, notation, &request.params)?;
+    drop(mono);
     let p = &request.params;
     if !alignment.fits(p) {
         let msg = format!(

@@ -249,25 +249,26 @@ pub fn audio_pitch_energy(x: &[f32], stft: &Stft, a4: f64) -> Vec<[f32; N_PITCH]
     let map = bin_pitches(p.n_fft, a4);
     const BLOCK: usize = 512;
     let blocks: Vec<usize> = (0..n_frames).step_by(BLOCK).collect();
-    let parts: Vec<Vec<[f32; N_PITCH]>> = blocks
+    // Blocks in parallel, collected in order straight into one vector (no per-block copies).
+    blocks
         .par_iter()
-        .map(|&from| {
+        .flat_map_iter(|&from| {
             let to = (from + BLOCK).min(n_frames);
             let spec = stft.forward_range(x, from, to);
+            let map = &map;
             (0..to - from)
-                .map(|n| {
+                .map(move |n| {
                     let mut e = [0f32; N_PITCH];
-                    for (c, m) in spec.frame(n).iter().zip(&map) {
+                    for (c, m) in spec.frame(n).iter().zip(map) {
                         if let Some(i) = m {
                             e[*i] += c.norm();
                         }
                     }
                     e
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
-        .collect();
-    parts.concat()
+        .collect()
 }
 
 /// The recording's features from its pitch energies.
@@ -279,18 +280,20 @@ pub fn audio_features(energy: &[[f32; N_PITCH]]) -> Features {
         .sum::<f64>()
         / (energy.len() * N_PITCH).max(1) as f64;
     let gamma = if mean > 0.0 { 10.0 / mean } else { 1.0 };
-    let log: Vec<[f32; N_PITCH]> = energy
+    let log_of = |e: &[f32; N_PITCH]| e.map(|v| (1.0 + gamma * v as f64).ln() as f32);
+    let mut prev = energy.first().map(log_of).unwrap_or([0.0; N_PITCH]);
+    let onsets: Vec<[f32; 12]> = energy
         .iter()
-        .map(|e| e.map(|v| (1.0 + gamma * v as f64).ln() as f32))
-        .collect();
-    let onsets: Vec<[f32; 12]> = (0..log.len())
-        .map(|n| {
+        .enumerate()
+        .map(|(n, e)| {
             let mut o = [0f32; 12];
+            let cur = log_of(e);
             if n > 0 {
                 for p in 0..N_PITCH {
-                    o[(p + LOW as usize) % 12] += (log[n][p] - log[n - 1][p]).max(0.0);
+                    o[(p + LOW as usize) % 12] += (cur[p] - prev[p]).max(0.0);
                 }
             }
+            prev = cur;
             o
         })
         .collect();

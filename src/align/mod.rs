@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::profile;
 use crate::io::score::{Note, Score};
 use dtw::{Band, Ends, Warp};
 use features::{Features, FEATURE_RATE};
@@ -57,8 +58,8 @@ impl Default for AlignParams {
             radius: 25,
             onset_weight: 2.0,
             transposition: true,
-            min_confidence: 0.35,
-            max_fitting_cost: 0.2,
+            min_confidence: 0.45,
+            max_fitting_cost: 0.22,
         }
     }
 }
@@ -105,9 +106,14 @@ pub struct Alignment {
 /// Aligns `score` to the recording `x` (mono at [`features::SAMPLE_RATE`]).
 pub fn align(x: &[f32], score: &Score, p: &AlignParams) -> Result<Alignment> {
     let stft = features::feature_stft()?;
+    let stage = profile::stage("align: tuning");
     let a4 = features::estimate_a4(x, &stft);
+    drop(stage);
+    let stage = profile::stage("align: features");
     let audio = features::audio_features(&features::audio_pitch_energy(x, &stft, a4));
     let score_f = features::score_features(score, features::score_frames(score));
+    drop(stage);
+    let _stage = profile::stage("align: dtw");
     if audio.len() < 2 || score_f.len() < 2 {
         return Err(Error::Param(
             "the recording or the score is too short to align (under 40 ms)".into(),

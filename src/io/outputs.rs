@@ -29,13 +29,34 @@ pub fn played_notes(t: &Transcription) -> Vec<Note> {
         .collect()
 }
 
+/// An event or unplayed note with the measure (bar) number of its score note, when the score
+/// gives measures (MusicXML).
+#[derive(Serialize)]
+struct InMeasure<'a, T> {
+    #[serde(flatten)]
+    item: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measure: Option<&'a str>,
+}
+
+/// `items` with their score notes' measures.
+fn in_measures<'a, T>(items: &'a [T], score: &'a Score, id: impl Fn(&T) -> usize) -> Vec<InMeasure<'a, T>> {
+    items
+        .iter()
+        .map(|item| InMeasure {
+            measure: score.notes.get(id(item)).and_then(|n| n.measure.as_deref()),
+            item,
+        })
+        .collect()
+}
+
 /// What `notes.json` holds.
 #[derive(Serialize)]
 struct NotesJson<'a> {
     /// Played notes in time order.
-    events: &'a [NoteEvent],
+    events: Vec<InMeasure<'a, NoteEvent>>,
     /// Score notes judged not played, with their evidence.
-    not_played: &'a [Unplayed],
+    not_played: Vec<InMeasure<'a, Unplayed>>,
     /// Median offset of the score against the audio, seconds.
     score_offset: f64,
     summary: Summary,
@@ -72,8 +93,8 @@ pub fn write_transcription(
     midi::write(&dir.join("notes.mid"), &notes)?;
     let shifts: Vec<f64> = events.iter().map(|e| e.onset_shift.abs()).collect();
     let json = NotesJson {
-        events: &events,
-        not_played: &t.not_played,
+        events: in_measures(&events, score, |e| e.score_note),
+        not_played: in_measures(&t.not_played, score, |u| u.score_note),
         score_offset: t.score_offset,
         summary: Summary {
             score_notes: score.notes.len(),

@@ -644,6 +644,7 @@ pub fn transcribe(
     if let Some(fine) = fine {
         refine_onsets(score, fine, &mut onset, op, a4)?;
     }
+    drop_onsets_beyond_the_audio(&mut onset, &expected, &flux.grid, op.search);
     let raw = raw_evidence(score, flux, act, &onset, p, a4);
     let evidence = relative_evidence(&raw);
     let (events, not_played) = decide(score, act, &onset, &raw, &evidence, p);
@@ -653,6 +654,18 @@ pub fn transcribe(
         score_offset,
         evidence,
     })
+}
+
+/// A note expected after the recording's end (its whole search window beyond the last frame)
+/// has no onset: the search would otherwise settle on the last frames, where it ran out of
+/// signal. Such notes are reported not played.
+fn drop_onsets_beyond_the_audio(onset: &mut [f64], expected: &[f64], grid: &Grid, search: f64) {
+    let end = grid.onset_time(grid.n_frames.saturating_sub(1) as f64);
+    for (o, &e) in onset.iter_mut().zip(expected) {
+        if e - search > end {
+            *o = f64::NAN;
+        }
+    }
 }
 
 /// The frames of `flux` within ±`search` of `expected`, as a range [a, b).
