@@ -344,7 +344,8 @@ fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Resul
             InputFile::describe(&job.score)?,
         ],
         config: None,
-        align: Some(align_record(job, aligned)),
+        align: Some(align_record(aligned)),
+        repeats: musicxml_repeats(job),
         results: alignment_results(aligned),
     };
     outputs::write_json(&root.join("run.json"), &record)?;
@@ -359,13 +360,22 @@ fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Resul
     })
 }
 
-/// The alignment's parameters and how the score was read, for run.json.
-fn align_record(job: &Job, a: &Aligned) -> serde_json::Value {
+/// The alignment's parameters, for run.json.
+fn align_record(a: &Aligned) -> serde_json::Value {
     serde_json::json!({
         "params": a.request.params,
         "force": a.request.force,
-        "repeats": job.repeats,
     })
+}
+
+/// The job's reading of repeats, when its score is MusicXML (the only kind that has them).
+fn musicxml_repeats(job: &Job) -> Option<Repeats> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(&job.score)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .ok()?;
+    score::musicxml::is_musicxml(&head).then_some(job.repeats)
 }
 
 /// The alignment's headline figures, for run.json.
@@ -567,7 +577,8 @@ fn write_run_record(
             InputFile::describe(&job.score)?,
         ],
         config: Some(&job.config),
-        align: aligned.map(|a| align_record(job, a)),
+        align: aligned.map(align_record),
+        repeats: musicxml_repeats(job),
         results: serde_json::json!({
             "components": out.decomposition.components.len(),
             "frames": f.h.ncols(),

@@ -204,6 +204,18 @@ fn an_unaligned_score_without_align_warns_and_align_fixes_it() {
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("warning") && err.contains("--align"), "{err}");
+    // Notes the stretched score puts after the recording's end are not played, not piled on
+    // its last frames.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("notes.json")).unwrap()).unwrap();
+    let duration = 234832.0 / 22050.0;
+    let at_end = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["onset"].as_f64().unwrap() > duration - 0.05)
+        .count();
+    assert_eq!(at_end, 0, "events on the last frames");
     // With --align: the transcription's onsets against the annotation.
     let dir = out.join("aligned");
     let o = scorenmf(&[
@@ -234,4 +246,31 @@ fn an_unaligned_score_without_align_warns_and_align_fixes_it() {
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert!(run["results"]["alignment"]["confidence"].as_f64().unwrap() > 0.4);
+}
+
+#[test]
+fn separate_with_align_writes_stems_and_the_alignment() {
+    let out = outdir("separate");
+    let o = scorenmf(&[
+        "-q",
+        "separate",
+        "--align",
+        PLAIN_WAV,
+        BEETHOVEN_XML,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "stems/instrument/lh.wav",
+        "stems/instrument/rh.wav",
+        "aligned_score.mid",
+        "alignment.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["repeats"], "written");
+    assert!(run["align"]["params"]["onset_weight"].as_f64().is_some());
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use scorenmf::io::audio;
-use scorenmf::io::score::{csv, midi};
+use scorenmf::io::score::{csv, midi, musicxml, Repeats};
 
 /// A small deterministic generator (SplitMix64), so failures reproduce.
 struct SplitMix(u64);
@@ -26,6 +26,7 @@ fn all_parsers(bytes: &[u8]) {
     let p = Path::new("fuzz");
     let _ = csv::parse(p, bytes);
     let _ = midi::parse(p, bytes);
+    let _ = musicxml::parse(p, bytes, Repeats::Written);
     let _ = audio::decode(p, bytes.to_vec());
 }
 
@@ -36,6 +37,8 @@ fn seeds() -> Vec<Vec<u8>> {
         "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv",
         "data/FMP_C1_F12_Bach_BWV846_Sibelius.mid",
         "data/FMP_C1_F13a_Beethoven_FateMotive_Sibelius.mid",
+        "data/alignment/FMP_C1_F10_Beethoven_Fifth-MM1-21_Sibelius-Piano.xml",
+        "tests/data/musicxml/bach_bwv66.6.mxl",
         "tests/data/audio/stereo_440_660.flac",
         "tests/data/audio/stereo_440_660.mp3",
         "tests/data/audio/stereo_440_660.ogg",

@@ -77,3 +77,94 @@ fn traeumerei_musicxml_matches_its_note_list() {
     let lowest = xml.notes.iter().min_by_key(|n| n.pitch).unwrap();
     assert_eq!(lowest.instrument, "lh");
 }
+
+/// (onset in ms, pitch) of every note, sorted.
+fn keys(notes: &[Note]) -> Vec<(i64, u8)> {
+    let mut k: Vec<_> = notes.iter().map(key).collect();
+    k.sort();
+    k
+}
+
+/// Notes of `a` with a note of the same pitch in `b`, one to one: at the same onset (within
+/// 2 ms), then, for those left, up to `later` ms after it (music21 puts a grace note at its
+/// principal's onset, scorenmf a 32nd before).
+fn matched(a: &[(i64, u8)], b: &[(i64, u8)], later: i64) -> (usize, usize) {
+    let mut used = vec![false; b.len()];
+    let mut left = Vec::new();
+    let mut find = |t: i64, p: u8, lo: i64, hi: i64, used: &mut Vec<bool>| {
+        let from = b.partition_point(|&(u, _)| u < t + lo);
+        let i = (from..b.len())
+            .take_while(|&i| b[i].0 <= t + hi)
+            .find(|&i| !used[i] && b[i].1 == p)?;
+        used[i] = true;
+        Some(())
+    };
+    let mut exact = 0;
+    for &(t, p) in a {
+        match find(t, p, -2, 2, &mut used) {
+            Some(()) => exact += 1,
+            None => left.push((t, p)),
+        }
+    }
+    let graces = left
+        .iter()
+        .filter(|&&(t, p)| find(t, p, 3, later, &mut used).is_some())
+        .count();
+    (exact, graces)
+}
+
+/// Real scores from music21's corpus (scripts/make_musicxml_fixtures.py), against music21's own
+/// MIDI export of them with repeats expanded and ties merged.
+#[test]
+fn corpus_scores_match_music21s_midi_export() {
+    let dir = Path::new("tests/data/musicxml");
+    for (name, min_share) in [
+        ("bach_bwv66.6", 1.0),
+        ("mozart_k155_1", 1.0),
+        ("haydn_op74no1_1", 0.99),
+    ] {
+        let xml = read_score(&dir.join(format!("{name}.mxl"))).unwrap();
+        let mid = read_score(&dir.join(format!("{name}.music21.mid"))).unwrap();
+        let (a, b) = (keys(&xml.notes), keys(&mid.notes));
+        let (exact, graces) = matched(&a, &b, 150);
+        let share = (exact + graces) as f64 / a.len().max(b.len()) as f64;
+        assert!(
+            share >= min_share,
+            "{name}: {exact} + {graces} grace notes of {} / {} notes match",
+            a.len(),
+            b.len()
+        );
+        assert!(
+            graces as f64 <= 0.01 * a.len() as f64,
+            "{name}: {graces} grace notes"
+        );
+        assert_eq!(xml.instruments(), mid.instruments(), "{name}");
+        assert!(xml.notes.iter().all(|n| n.measure.is_some()));
+    }
+}
+
+/// The Maple Leaf Rag's repeats unfolded as a pianist plays them: sections A, B, C, D each
+/// twice (A's first ending has no second-ending bracket in this file; the second pass skips it),
+/// 144 bars of 2/4 at 100 per quarter. music21's expandRepeats leaves A once (130 bars).
+#[test]
+fn maple_leaf_rag_repeats_unfold_as_played() {
+    let path = Path::new("tests/data/musicxml/joplin_maple_leaf_rag.mxl");
+    let s = read_score(path).unwrap();
+    assert!((s.end() - 144.0 * 1.2).abs() < 1e-6, "{}", s.end());
+    assert_eq!(s.instruments(), ["lh", "rh"]);
+    let once =
+        scorenmf::io::score::read_score_with(path, scorenmf::io::score::Repeats::None).unwrap();
+    assert!(
+        (once.end() - 85.0 * 1.2 + 0.6).abs() < 1.0,
+        "{}",
+        once.end()
+    );
+    // Bar 1 is played twice, at 0.6 s (after the pickup) and again after bar 16.
+    let bar1: Vec<f64> = s
+        .notes
+        .iter()
+        .filter(|n| n.measure.as_deref() == Some("1"))
+        .map(|n| n.onset)
+        .collect();
+    assert!(bar1.iter().any(|&t| t < 2.0) && bar1.iter().any(|&t| t > 18.0));
+}

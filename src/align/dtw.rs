@@ -94,12 +94,10 @@ impl Band {
     }
 }
 
-/// A DTW's result: the path (row, column) from start to end, and its costs.
+/// A DTW's result: the path (row, column) from start to end, and its mean local cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warp {
     pub path: Vec<(usize, usize)>,
-    /// Accumulated (weighted) cost at the end.
-    pub total: f64,
     /// Mean local cost C over the path's cells.
     pub mean_cost: f64,
 }
@@ -122,14 +120,12 @@ pub fn dtw(band: &Band, ends: Ends, skip: f32, cost: impl Fn(usize, usize) -> f3
         .collect();
     let mut steps = vec![0u8; offsets[n]];
     let (mut prev, mut cur): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-    let (mut prev_len, mut cur_len): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     let [wd, wv, wh] = STEP_WEIGHTS.map(f64::from);
     // Candidate ends of RecordingInScore: (cost with the rows left, row, column).
     let mut best_end: Option<(f64, usize, usize)> = None;
     for i in 0..n {
         let (lo, hi) = (band.lo[i], band.hi[i]);
         cur.clear();
-        cur_len.clear();
         let (plo, phi) = if i > 0 {
             (band.lo[i - 1], band.hi[i - 1])
         } else {
@@ -137,7 +133,7 @@ pub fn dtw(band: &Band, ends: Ends, skip: f32, cost: impl Fn(usize, usize) -> f3
         };
         for j in lo..=hi {
             let c = cost(i, j) as f64;
-            let mut best = (f64::INFINITY, START, 1u32);
+            let mut best = (f64::INFINITY, START);
             let free_start = match ends {
                 Ends::ScoreInRecording => i == 0,
                 Ends::RecordingInScore => j == 0,
@@ -147,32 +143,31 @@ pub fn dtw(band: &Band, ends: Ends, skip: f32, cost: impl Fn(usize, usize) -> f3
                     Ends::ScoreInRecording => j,
                     Ends::RecordingInScore => i,
                 };
-                best = (c + f64::from(skip) * skipped as f64, START, 1);
+                best = (c + f64::from(skip) * skipped as f64, START);
             }
-            if i > 0 && j > 0 && j - 1 >= plo && j - 1 <= phi {
+            if i > 0 && j > plo && j - 1 <= phi {
                 let k = j - 1 - plo;
                 let d = prev[k] + wd * c;
                 if d < best.0 {
-                    best = (d, 0, prev_len[k] + 1);
+                    best = (d, 0);
                 }
             }
             if i > 0 && j >= plo && j <= phi {
                 let k = j - plo;
                 let d = prev[k] + wv * c;
                 if d < best.0 {
-                    best = (d, 1, prev_len[k] + 1);
+                    best = (d, 1);
                 }
             }
             if j > lo {
                 let k = j - 1 - lo;
                 let d = cur[k] + wh * c;
                 if d < best.0 {
-                    best = (d, 2, cur_len[k] + 1);
+                    best = (d, 2);
                 }
             }
             steps[offsets[i] + j - lo] = best.1;
             cur.push(best.0);
-            cur_len.push(best.2);
         }
         if ends == Ends::RecordingInScore && hi == m - 1 {
             let k = hi - lo;
@@ -182,7 +177,6 @@ pub fn dtw(band: &Band, ends: Ends, skip: f32, cost: impl Fn(usize, usize) -> f3
             }
         }
         std::mem::swap(&mut prev, &mut cur);
-        std::mem::swap(&mut prev_len, &mut cur_len);
     }
     let (end_i, end_j) = match ends {
         Ends::ScoreInRecording => {
@@ -196,18 +190,10 @@ pub fn dtw(band: &Band, ends: Ends, skip: f32, cost: impl Fn(usize, usize) -> f3
         }
         Ends::RecordingInScore => best_end.map_or((n - 1, m - 1), |(_, i, j)| (i, j)),
     };
-    let total = match ends {
-        Ends::ScoreInRecording => prev[end_j - band.lo[n - 1]],
-        Ends::RecordingInScore => f64::NAN, // filled below from the path
-    };
     let path = backtrack(band, &offsets, &steps, end_i, end_j);
     let local: f64 = path.iter().map(|&(i, j)| cost(i, j) as f64).sum();
     let mean_cost = local / path.len().max(1) as f64;
-    Warp {
-        total: if total.is_nan() { local } else { total },
-        mean_cost,
-        path,
-    }
+    Warp { path, mean_cost }
 }
 
 /// The path from its end back to its start, reversed.

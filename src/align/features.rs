@@ -182,7 +182,7 @@ pub fn estimate_a4(x: &[f32], stft: &Stft) -> f64 {
     let smoothed: Vec<f64> = (0..100)
         .map(|c| {
             (-5i32..=5)
-                .map(|d| hist[(c as i32 + d).rem_euclid(100) as usize])
+                .map(|d| hist[(c + d).rem_euclid(100) as usize])
                 .sum()
         })
         .collect();

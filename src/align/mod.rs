@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::profile;
 use crate::io::score::{Note, Score};
+use crate::profile;
 use dtw::{Band, Ends, Warp};
 use features::{Features, FEATURE_RATE};
 
@@ -333,15 +333,18 @@ impl Alignment {
     }
 
     /// The score with every note moved onto the recording (and transposed by [`Self::shift`]);
-    /// the second value counts the notes outside the aligned part, left out.
+    /// the second value counts the notes whose onset lies outside the aligned part, left out.
     pub fn warp(&self, score: &Score) -> (Score, usize) {
         let mut notes = Vec::with_capacity(score.notes.len());
         let mut outside = 0;
+        let last_audio = self.anchors.last().map_or(0.0, |a| a.1);
         for n in &score.notes {
-            let (Some(on), Some(end)) = (self.warp_time(n.onset), self.warp_time(n.end())) else {
+            let Some(on) = self.warp_time(n.onset) else {
                 outside += 1;
                 continue;
             };
+            // An end past the aligned part (a final chord held beyond it) ends with the part.
+            let end = self.warp_time(n.end()).unwrap_or(last_audio.max(on));
             let pitch = n.pitch as i32 + self.shift;
             let Ok(pitch) = u8::try_from(pitch) else {
                 outside += 1;

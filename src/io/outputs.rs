@@ -40,7 +40,11 @@ struct InMeasure<'a, T> {
 }
 
 /// `items` with their score notes' measures.
-fn in_measures<'a, T>(items: &'a [T], score: &'a Score, id: impl Fn(&T) -> usize) -> Vec<InMeasure<'a, T>> {
+fn in_measures<'a, T>(
+    items: &'a [T],
+    score: &'a Score,
+    id: impl Fn(&T) -> usize,
+) -> Vec<InMeasure<'a, T>> {
     items
         .iter()
         .map(|item| InMeasure {
@@ -204,6 +208,9 @@ pub struct RunRecord<'a, R: Serialize> {
     /// The alignment's parameters and the score's reading (with an alignment).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub align: Option<serde_json::Value>,
+    /// How a MusicXML score's repeats were read (only for a MusicXML score).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<crate::io::score::Repeats>,
     pub results: R,
 }
 
