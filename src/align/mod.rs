@@ -58,8 +58,8 @@ impl Default for AlignParams {
             radius: 25,
             onset_weight: 2.0,
             transposition: true,
-            min_confidence: 0.45,
-            max_fitting_cost: 0.22,
+            min_confidence: 0.5,
+            max_fitting_cost: 0.235,
         }
     }
 }
