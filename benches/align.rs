@@ -13,11 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use scorenmf::io::audio::{read_audio, write_wav, WavEncoding};
-use scorenmf::io::score::{self, read_score, Note};
+use scorenmf::io::score::{self, Note};
 
-const AUDIO: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
-const SCORE: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
+mod common;
 
 struct Input {
     name: String,
@@ -62,35 +60,19 @@ fn main() {
 
 /// The excerpt repeated to `seconds`, and its score repeated and stretched ×1.15.
 fn repeated(dir: &Path, seconds: f64) -> Input {
-    let audio = read_audio(Path::new(AUDIO)).unwrap();
-    let len = audio.len();
-    let reps = (seconds / audio.duration()).round().max(1.0) as usize;
-    let name = format!("chopin_{}min", (seconds / 60.0).round());
-    let wav = dir.join(format!("{name}.wav"));
-    if !wav.exists() {
-        let mut x = Vec::with_capacity(len * reps);
-        for _ in 0..reps {
-            x.extend_from_slice(&audio.channels[0]);
-        }
-        write_wav(&wav, &[x], audio.sample_rate, WavEncoding::Pcm16).unwrap();
-    }
-    let s = read_score(Path::new(SCORE)).unwrap();
-    let mut notes: Vec<Note> = Vec::new();
-    for i in 0..reps {
-        let t = (i * len) as f64 / audio.sample_rate as f64;
-        notes.extend(s.notes.iter().map(|n| Note {
-            onset: (n.onset + t) * 1.15,
-            duration: n.duration * 1.15,
-            ..n.clone()
-        }));
-    }
-    let csv = dir.join(format!("{name}_notation.csv"));
+    let r = common::Repeated::new(dir, seconds);
+    let notes = r.notes(|n, _| Note {
+        onset: n.onset * 1.15,
+        duration: n.duration * 1.15,
+        ..n
+    });
+    let csv = dir.join(format!("{}_notation.csv", r.name));
     score::csv::write(&csv, &notes).unwrap();
     Input {
-        name,
-        audio: wav,
+        seconds: r.seconds(),
+        name: r.name,
+        audio: r.wav,
         score: csv,
-        seconds: (len * reps) as f64 / audio.sample_rate as f64,
     }
 }
 

@@ -24,13 +24,13 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nalgebra::DMatrix;
-use scorenmf::io::audio::{read_audio, write_wav, WavEncoding};
+use scorenmf::io::audio::read_audio;
 use scorenmf::io::score::{self, read_score, Note};
 use scorenmf::model::nmf::{factorize, NmfParams, Precision};
 use scorenmf::pipeline::{self, Config, Preset};
 
-const AUDIO: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
-const SCORE: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
+mod common;
+use common::{AUDIO, SCORE};
 
 struct Input {
     name: String,
@@ -293,42 +293,23 @@ fn gemm_peak() -> Peak {
 /// `pitch_factor` 2 or 4, repetitions are transposed in turn by 0, +19, −19, +38 semitones so the
 /// score has that many times the pitches (the audio stays the excerpt's).
 fn repeated(dir: &Path, seconds: f64, pitch_factor: usize) -> Input {
-    let audio = read_audio(Path::new(AUDIO)).unwrap();
-    let len = audio.len();
-    let reps = (seconds / audio.duration()).round().max(1.0) as usize;
-    let minutes = (seconds / 60.0).round() as usize;
-    let name = format!("chopin_{minutes}min");
-    let wav = dir.join(format!("{name}.wav"));
-    if !wav.exists() {
-        let mut x = Vec::with_capacity(len * reps);
-        for _ in 0..reps {
-            x.extend_from_slice(&audio.channels[0]);
-        }
-        write_wav(&wav, &[x], audio.sample_rate, WavEncoding::Pcm16).unwrap();
-    }
-    let s = read_score(Path::new(SCORE)).unwrap();
+    let r = common::Repeated::new(dir, seconds);
     let shifts = [0i32, 19, -19, 38];
-    let mut notes: Vec<Note> = Vec::new();
-    for i in 0..reps {
-        let t = (i * len) as f64 / audio.sample_rate as f64;
-        let shift = shifts[i % pitch_factor];
-        notes.extend(s.notes.iter().map(|n| Note {
-            onset: n.onset + t,
-            pitch: (n.pitch as i32 + shift) as u8,
-            ..n.clone()
-        }));
-    }
+    let notes = r.notes(|n, i| Note {
+        pitch: (n.pitch as i32 + shifts[i % pitch_factor]) as u8,
+        ..n
+    });
     let csv = dir.join(if pitch_factor == 1 {
-        format!("{name}.csv")
+        format!("{}.csv", r.name)
     } else {
-        format!("{name}_{pitch_factor}x_pitches.csv")
+        format!("{}_{pitch_factor}x_pitches.csv", r.name)
     });
     score::csv::write(&csv, &notes).unwrap();
     Input {
-        name,
-        audio: wav,
+        seconds: r.seconds(),
+        name: r.name,
+        audio: r.wav,
         score: csv,
-        seconds: (len * reps) as f64 / audio.sample_rate as f64,
     }
 }
 
