@@ -274,3 +274,55 @@ fn separate_with_align_writes_stems_and_the_alignment() {
     assert_eq!(run["repeats"], "written");
     assert!(run["align"]["params"]["onset_weight"].as_f64().is_some());
 }
+
+/// Writes the first `seconds` of `src`.
+fn cut(src: &str, seconds: f64, dst: &Path) {
+    let mut r = hound::WavReader::open(src).unwrap();
+    let spec = r.spec();
+    let n = (seconds * spec.sample_rate as f64) as usize * spec.channels as usize;
+    let samples: Vec<i16> = r.samples::<i16>().take(n).map(|s| s.unwrap()).collect();
+    let mut w = hound::WavWriter::create(dst, spec).unwrap();
+    for s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn a_recording_of_part_of_the_score_aligns_that_part_and_leaves_out_the_rest() {
+    let out = outdir("part");
+    std::fs::create_dir_all(&out).unwrap();
+    let wav = out.join("first_half.wav");
+    cut(FERMATA_WAV, 12.0, &wav);
+    let dir = out.join("out");
+    let o = scorenmf(&[
+        "align",
+        wav.to_str().unwrap(),
+        BEETHOVEN_XML,
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("outside"));
+    let aligned = read_score(&dir.join("aligned_score.csv")).unwrap().notes;
+    let truth: Vec<Note> = read_score(Path::new(FERMATA_MID))
+        .unwrap()
+        .notes
+        .into_iter()
+        .filter(|n| n.onset < 11.5)
+        .collect();
+    assert!(
+        aligned.len() < 117 && aligned.len() + 10 >= truth.len(),
+        "{} aligned",
+        aligned.len()
+    );
+    // No note after the recording's end.
+    assert!(
+        aligned.iter().all(|n| n.onset < 12.0),
+        "a note after the end"
+    );
+    // Measured 0.71: the path starts a few notes into the score (the motif's repeated chords
+    // are skipped); see the README's alignment section.
+    let share = share_within(&aligned, &truth, 0.0, 0.05);
+    assert!(share >= 0.65, "{share:.3} of the notes within 50 ms");
+}

@@ -1000,6 +1000,41 @@ mod tests {
     }
 
     #[test]
+    fn timewise_reads_like_partwise() {
+        let timewise = format!(
+            r#"<score-timewise><part-list><score-part id="P1"><part-name>A</part-name></score-part><score-part id="P2"><part-name>B</part-name></score-part></part-list>
+            <measure number="1"><part id="P1"><attributes><divisions>1</divisions></attributes>{}</part><part id="P2"><attributes><divisions>1</divisions></attributes>{}</part></measure>
+            <measure number="2"><part id="P1">{}</part><part id="P2">{}</part></measure></score-timewise>"#,
+            note("C", 4, 2, ""),
+            note("E", 3, 2, ""),
+            note("D", 4, 1, ""),
+            note("F", 3, 1, ""),
+        );
+        let s = parse_str(&timewise);
+        let got: Vec<(f64, u8, &str, &str)> = s
+            .notes
+            .iter()
+            .map(|n| {
+                (
+                    n.onset,
+                    n.pitch,
+                    n.instrument.as_str(),
+                    n.measure.as_deref().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0.0, 52, "B", "1"),
+                (0.0, 60, "A", "1"),
+                (1.0, 53, "B", "2"),
+                (1.0, 62, "A", "2")
+            ]
+        );
+    }
+
+    #[test]
     fn bad_input_is_named() {
         let e = parse(
             Path::new("x.xml"),
