@@ -241,7 +241,7 @@ fn align_score(
     let p = &request.params;
     if !alignment.fits(p) {
         let msg = format!(
-            "does not fit the recording {}: alignment confidence {:.2} (under {:.2}), path cost {:.3} (over {:.2}; {:.3} for unrelated harmony); not a score of this recording? --force aligns anyway",
+            "does not fit the recording {}: alignment confidence {:.2} (under {:.2}), path cost {:.3} (over {:.3}; {:.3} for unrelated harmony); not a score of this recording? --force aligns anyway",
             job.audio.display(),
             alignment.confidence,
             p.min_confidence,
