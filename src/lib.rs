@@ -9,7 +9,8 @@
 //! | stage | module | in → out |
 //! |---|---|---|
 //! | decode, mix down, resample, write | [`io::audio`] | file → [`io::audio::Audio`] → mono `Vec<f32>` |
-//! | read the score | [`io::score`] | CSV / MIDI file → [`io::score::Score`] |
+//! | read the score | [`io::score`] | CSV / MIDI / MusicXML file → [`io::score::Score`] |
+//! | align a notation score to the recording | [`align`] | mono samples + score → [`align::Alignment`] → aligned `Score` |
 //! | short-time Fourier transform | [`signal::stft`] | samples → [`signal::stft::Spectrogram`] |
 //! | per-pitch onset novelty on a fine grid | [`signal::onsets`] | samples → Δ(n, k) |
 //! | initial templates W₀ (harmonic + onset per pitch) | [`model::templates`] | score → K × R matrix |
@@ -22,7 +23,8 @@
 //! | one whole run: inputs → every output file | [`job`] | paths + `Config` → files + summary |
 //! | transcription and separation metrics | [`eval`] | reference + estimate → scores |
 //!
-//! The folders follow the stages: [`io`] (files in and out), [`signal`] (STFT, onset novelty),
+//! The folders follow the stages: [`io`] (files in and out), [`align`] (chroma and onset
+//! features, multiresolution DTW), [`signal`] (STFT, onset novelty),
 //! [`model`] (templates, activations, NMF), [`tasks`] (transcription, separation, inspection),
 //! [`eval`]; [`pipeline`] runs the analysis and [`job`] a whole command, which the `scorenmf`
 //! binary only parses arguments for.
