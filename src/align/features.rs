@@ -41,9 +41,9 @@ pub const LOCAL_NORM_SECONDS: f64 = 1.5;
 /// Length of the DLNCO decaying kernel, frames.
 const DECAY_FRAMES: usize = 10;
 /// Decay time of a score note's energy, seconds (a piano tone's fall is of this order).
-const NOTE_DECAY_SECONDS: f64 = 1.0;
+pub const NOTE_DECAY_SECONDS: f64 = 1.0;
 /// Relative weights of a score note's harmonics 1..=6 in its pitch energy.
-const HARMONICS: [f64; 6] = [1.0, 0.5, 0.33, 0.25, 0.2, 0.17];
+pub const HARMONICS: [f64; 6] = [1.0, 0.5, 0.33, 0.25, 0.2, 0.17];
 
 /// Chroma and DLNCO of one sequence, frame by frame.
 #[derive(Debug, Clone, PartialEq)]

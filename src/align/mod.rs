@@ -310,7 +310,7 @@ fn strictly_monotonic(path: &[(usize, usize)]) -> Vec<(f64, f64)> {
 /// the nearest segment's slope): five frames. Beyond, it is outside the aligned part: a
 /// recording of part of the score has no time for it, and extrapolating would put notes after
 /// the recording's end.
-const EXTRAPOLATE_SECONDS: f64 = 0.1;
+pub const EXTRAPOLATE_SECONDS: f64 = 0.1;
 
 impl Alignment {
     /// Whether the score fits the recording by `p`'s two figures (see [`AlignParams`]).
