@@ -104,21 +104,6 @@ impl Features {
             onsets: self.onsets.iter().map(roll).collect(),
         }
     }
-
-    /// The mean chroma of the frames that hold sound (not the flat vector of silence).
-    pub fn mean_chroma(&self) -> [f64; 12] {
-        let flat = 1.0 / 12f32.sqrt();
-        let mut sum = [0f64; 12];
-        for c in &self.chroma {
-            if c.iter().all(|&v| (v - flat).abs() < 1e-6) {
-                continue;
-            }
-            for q in 0..12 {
-                sum[q] += c[q] as f64;
-            }
-        }
-        sum
-    }
 }
 
 /// Quantized chroma (synctoolbox's `quantize_chroma`, after the CENS features of Müller, Kurth,

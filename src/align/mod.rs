@@ -15,8 +15,8 @@
 //!
 //! Beyond synctoolbox: the ends are free ([`dtw::Ends`]), so silence, applause or other music
 //! around the piece, a score of part of the recording, or a recording of part of the score
-//! align; the score may be transposed against the recording (a chroma shift, tried when the
-//! mean chromas say so); and the fit is measured ([`Alignment::confidence`]), so a score that is
+//! align; the score may be transposed against the recording (every chroma shift is aligned on
+//! the coarsest level, and one taken when clearly cheaper); and the fit is measured ([`Alignment::confidence`]), so a score that is
 //! not of the recording is told.
 
 pub mod dtw;
@@ -41,7 +41,7 @@ pub struct AlignParams {
     /// Weight of the DLNCO distance in the local cost (finest level only: the coarser ones
     /// align chroma).
     pub onset_weight: f32,
-    /// Try transposed scores (chroma shifts) when the mean chromas favour one.
+    /// Take a transposed score (a chroma shift) when it aligns clearly cheaper than the score.
     pub transposition: bool,
     /// A score is taken for not of this recording when its confidence is under this and its
     /// path cost over [`AlignParams::max_fitting_cost`].
