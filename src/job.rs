@@ -336,18 +336,7 @@ fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Resul
     let staging = Staging::new(&job.outdir)?;
     let root = staging.root();
     write_alignment(root, aligned)?;
-    let record = RunRecord {
-        scorenmf_version: env!("CARGO_PKG_VERSION"),
-        command: job.task.name(),
-        inputs: vec![
-            InputFile::describe(&job.audio)?,
-            InputFile::describe(&job.score)?,
-        ],
-        config: None,
-        align: Some(align_record(aligned)),
-        repeats: musicxml_repeats(job),
-        results: alignment_results(aligned),
-    };
+    let record = run_record(job, None, Some(aligned), alignment_results(aligned))?;
     outputs::write_json(&root.join("run.json"), &record)?;
     staging.commit(&owned_outputs(job))?;
     Ok(Summary {
@@ -357,6 +346,28 @@ fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Resul
         stems: 0,
         alignment: Some((aligned.alignment.confidence, aligned.outside)),
         outdir: job.outdir.clone(),
+    })
+}
+
+/// run.json's record: the version, the command, the inputs with their SHA-256, the analysis
+/// parameters (`None` for `align`), the alignment's parameters and the reading of repeats.
+fn run_record<'a, R: Serialize>(
+    job: &'a Job,
+    config: Option<&'a Config>,
+    aligned: Option<&Aligned>,
+    results: R,
+) -> Result<RunRecord<'a, R>> {
+    Ok(RunRecord {
+        scorenmf_version: env!("CARGO_PKG_VERSION"),
+        command: job.task.name(),
+        inputs: vec![
+            InputFile::describe(&job.audio)?,
+            InputFile::describe(&job.score)?,
+        ],
+        config,
+        align: aligned.map(align_record),
+        repeats: musicxml_repeats(job),
+        results,
     })
 }
 
@@ -569,35 +580,24 @@ fn write_run_record(
     let f = &out.decomposition.factorization;
     let t = &out.transcription;
     let stem_request = job.stem_request();
-    let record = RunRecord {
-        scorenmf_version: env!("CARGO_PKG_VERSION"),
-        command: job.task.name(),
-        inputs: vec![
-            InputFile::describe(&job.audio)?,
-            InputFile::describe(&job.score)?,
-        ],
-        config: Some(&job.config),
-        align: aligned.map(align_record),
-        repeats: musicxml_repeats(job),
-        results: serde_json::json!({
-            "components": out.decomposition.components.len(),
-            "frames": f.h.ncols(),
-            "nmf_iterations": f.iterations,
-            "nmf_relative_error": f.rel_error,
-            "score_offset": t.score_offset,
-            "played": t.events.len(),
-            "not_played": t.not_played.len(),
-            "stems": stem_request.map(|st| serde_json::json!({
-                "by": st.by,
-                "full_length": st.full_length,
-                "files": stems.len(),
-            })),
-        }),
-    };
-    let mut record = record;
+    let mut results = serde_json::json!({
+        "components": out.decomposition.components.len(),
+        "frames": f.h.ncols(),
+        "nmf_iterations": f.iterations,
+        "nmf_relative_error": f.rel_error,
+        "score_offset": t.score_offset,
+        "played": t.events.len(),
+        "not_played": t.not_played.len(),
+        "stems": stem_request.map(|st| serde_json::json!({
+            "by": st.by,
+            "full_length": st.full_length,
+            "files": stems.len(),
+        })),
+    });
     if let Some(a) = aligned {
-        record.results["alignment"] = alignment_results(a);
+        results["alignment"] = alignment_results(a);
     }
+    let record = run_record(job, Some(&job.config), aligned, results)?;
     outputs::write_json(&root.join("run.json"), &record)
 }
 
