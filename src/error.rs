@@ -52,6 +52,9 @@ pub enum Error {
     /// A score is readable but unusable as a whole (e.g. it holds no notes).
     #[error("{}: {msg}", path.display())]
     Score { path: PathBuf, msg: String },
+    /// A matrix file (a dictionary of templates, `.npy` or CSV) is unreadable or unusable.
+    #[error("{}: {msg}", path.display())]
+    Matrix { path: PathBuf, msg: String },
     /// An output would replace an input, or cannot be placed where it was asked for.
     #[error("{}: {msg}", path.display())]
     Output { path: PathBuf, msg: String },

@@ -1,7 +1,8 @@
-//! Input and output: decoding and writing audio, reading and writing scores, and writing every
-//! output file atomically.
+//! Input and output: decoding and writing audio, reading and writing scores, matrices in `.npy`
+//! and CSV, and writing every output file atomically.
 
 pub mod atomic;
 pub mod audio;
+pub mod matrix;
 pub mod outputs;
 pub mod score;
