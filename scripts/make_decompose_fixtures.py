@@ -85,3 +85,15 @@ for c in hpss:
     np.save(os.path.join(out, f"hpss_{c['name']}_mask_p.npy"), mp.astype(np.float32))
     meta["hpss"].append({k: (str(v) if v is np.inf else v) for k, v in c.items()})
 json.dump(meta, open(os.path.join(out, "cases.json"), "w"), indent=1)
+
+# The command line's own path on the whole example: librosa.load at 22050 Hz, the default STFT
+# (2048 / 512), magnitudes in float64, KL, sorted (`scorenmf decompose … --beta 1 --sort`).
+y, _ = librosa.load(wav, sr=22050)
+S = np.abs(librosa.stft(y)).astype(np.float64)
+comps, acts = librosa.decompose.decompose(S, n_components=R, sort=True, solver="mu",
+                                          beta_loss=1, init="nndsvda", random_state=0)
+np.save(os.path.join(out, "example_kl_sorted_W.npy"), comps)
+np.save(os.path.join(out, "example_kl_sorted_H.npy"), acts)
+meta["example"] = dict(name="example_kl_sorted", sr=22050, n_fft=2048, hop=512, beta=1,
+                       init="nndsvda", sort=True, R=R)
+json.dump(meta, open(os.path.join(out, "cases.json"), "w"), indent=1)

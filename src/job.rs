@@ -455,7 +455,7 @@ fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
 
 /// `path` with links and `..` resolved as far as it exists: its nearest existing ancestor
 /// canonicalized, then the rest of it.
-fn resolved(path: &Path) -> PathBuf {
+pub(crate) fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut rest = Vec::new();
     let mut at = absolute.as_path();

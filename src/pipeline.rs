@@ -174,7 +174,7 @@ pub const MAX_COMPONENTS: usize = 1024;
 pub const MAX_ITERATIONS: usize = 100_000;
 
 /// An STFT geometry within [`MAX_N_FFT`], with a hop in 1..=n_fft.
-fn check_geometry(what: &str, g: StftParams) -> Result<()> {
+pub fn check_geometry(what: &str, g: StftParams) -> Result<()> {
     if !(16..=MAX_N_FFT).contains(&g.n_fft) || g.hop == 0 || g.hop > g.n_fft {
         return Err(Error::Param(format!(
             "{what} n_fft {} and hop {}: need 16 ≤ n_fft ≤ {MAX_N_FFT} and 1 ≤ hop ≤ n_fft",

@@ -399,7 +399,7 @@ pub fn align(global: &Global, args: &AlignArgs) -> Result<(), Error> {
 
 /// The job's progress on stderr: warnings, a bar for the NMF and one for the stems (hidden when
 /// quiet or when stderr is not a terminal), and with `-v` each stage's time since the start.
-struct Progress {
+pub(super) struct Progress {
     quiet: bool,
     verbose: bool,
     start: Instant,
@@ -408,7 +408,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(quiet: bool, verbose: bool) -> Progress {
+    pub(super) fn new(quiet: bool, verbose: bool) -> Progress {
         Progress {
             quiet,
             verbose,

@@ -3,6 +3,7 @@
 //! [`scorenmf::job::Job`] to [`scorenmf::job::run`].
 
 mod analyse;
+mod decompose;
 mod eval;
 mod inspect;
 
@@ -78,6 +79,18 @@ enum Command {
     /// --mask-model shared): notes.csv, notes.mid, notes.json, stems (per instrument unless --by
     /// says otherwise) and run.json.
     Run(analyse::SeparateArgs),
+    /// Without a score: factorize the spectrogram into R components (β-divergence NMF as
+    /// scikit-learn's, with librosa's defaults), or fit a fixed dictionary of templates.
+    ///
+    /// Writes OUTDIR/W.npy and W.csv (templates, bins × R), H.npy and H.csv (activations,
+    /// R × frames), components.csv (each component's peak frequency), stems/component/<c>.wav
+    /// (soft masks with the mixture's phase), stems/residual.wav and run.json.
+    Decompose(decompose::DecomposeArgs),
+    /// Harmonic–percussive separation by median filtering, as librosa.decompose.hpss.
+    ///
+    /// Writes OUTDIR/stems/harmonic.wav, stems/percussive.wav, stems/residual.wav (the mixture
+    /// minus both: what a margin above 1 leaves), optionally the masks, and run.json.
+    Hpss(decompose::HpssArgs),
     /// Evaluate transcriptions (notes, as mir_eval does) and separations (stems, as BSS Eval
     /// does) against references, and a transcription against its score.
     #[command(subcommand)]
@@ -96,6 +109,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             analyse::run(g, Task::Separate, &args.analysis, Some(&args.stems))
         }
         Command::Run(args) => analyse::run(g, Task::Run, &args.analysis, Some(&args.stems)),
+        Command::Decompose(args) => decompose::decompose(g, args),
+        Command::Hpss(args) => decompose::hpss(g, args),
         Command::Eval(cmd) => eval::run(g, cmd),
     }
 }

@@ -212,12 +212,29 @@ pub fn to_masks(models: &mut [DMatrix<f64>], p: f64) {
     });
 }
 
+/// The analysis grid: the rate and STFT geometry the masks are computed on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    pub sample_rate: u32,
+    pub stft: StftParams,
+}
+
+impl Model<'_> {
+    /// The grid the model lives on.
+    pub fn grid(&self) -> Grid {
+        Grid {
+            sample_rate: self.sample_rate,
+            stft: self.stft,
+        }
+    }
+}
+
 /// The STFT geometry at the recording's own rate that covers the same time and frequency
 /// spans as the analysis geometry.
-pub fn native_geometry(model: &Model, rate: u32) -> StftParams {
-    let ratio = rate as f64 / model.sample_rate as f64;
-    let n_fft = ((model.stft.n_fft as f64 * ratio / 2.0).round() as usize * 2).max(2);
-    let hop = ((model.stft.hop as f64 * ratio).round() as usize).clamp(1, n_fft);
+pub fn native_geometry(grid: Grid, rate: u32) -> StftParams {
+    let ratio = rate as f64 / grid.sample_rate as f64;
+    let n_fft = ((grid.stft.n_fft as f64 * ratio / 2.0).round() as usize * 2).max(2);
+    let hop = ((grid.stft.hop as f64 * ratio).round() as usize).clamp(1, n_fft);
     StftParams { n_fft, hop }
 }
 
@@ -247,6 +264,7 @@ fn mask_at(
 
 /// The recording's channels, transformed block by block at their own rate.
 pub struct Native<'a> {
+    pub grid: Grid,
     pub stft: Stft,
     pub rate: u32,
     pub len: usize,
@@ -255,9 +273,10 @@ pub struct Native<'a> {
 }
 
 impl<'a> Native<'a> {
-    pub fn new(model: &Model, audio: &'a Audio) -> Result<Native<'a>> {
-        let g = native_geometry(model, audio.sample_rate);
+    pub fn new(grid: Grid, audio: &'a Audio) -> Result<Native<'a>> {
+        let g = native_geometry(grid, audio.sample_rate);
         Ok(Native {
+            grid,
             stft: Stft::single(g)?,
             rate: audio.sample_rate,
             len: audio.len(),
@@ -267,8 +286,8 @@ impl<'a> Native<'a> {
     }
 
     /// Native frames whose centre lies in analysis frames `from..to` (as a native frame range).
-    pub fn frames_for(&self, model: &Model, from: usize, to: usize) -> (usize, usize) {
-        let scale = self.frame_scale(model);
+    pub fn frames_for(&self, from: usize, to: usize) -> (usize, usize) {
+        let scale = self.frame_scale();
         let n = self.n_frames;
         let a = ((from as f64 / scale).ceil() as usize).min(n);
         let b = (((to as f64) / scale).ceil() as usize).min(n).max(a);
@@ -291,9 +310,10 @@ impl<'a> Native<'a> {
     }
 
     /// Analysis frames per native frame.
-    fn frame_scale(&self, model: &Model) -> f64 {
+    fn frame_scale(&self) -> f64 {
         let g = self.stft.params();
-        (g.hop as f64 / self.rate as f64) / (model.stft.hop as f64 / model.sample_rate as f64)
+        let a = self.grid;
+        (g.hop as f64 / self.rate as f64) / (a.stft.hop as f64 / a.sample_rate as f64)
     }
 
     /// Applies `mask` (analysis frames `from..`) to the native frames `a..b` of every channel
@@ -302,7 +322,6 @@ impl<'a> Native<'a> {
     /// elsewhere, with `full_length`).
     pub fn apply(
         &self,
-        model: &Model,
         mask: &DMatrix<f64>,
         from: usize,
         native: (usize, usize),
@@ -311,8 +330,8 @@ impl<'a> Native<'a> {
     ) -> (usize, Vec<Vec<f32>>) {
         let g = self.stft.params();
         let bin_scale = (self.rate as f64 / g.n_fft as f64)
-            / (model.sample_rate as f64 / model.stft.n_fft as f64);
-        let frame_scale = self.frame_scale(model);
+            / (self.grid.sample_rate as f64 / self.grid.stft.n_fft as f64);
+        let frame_scale = self.frame_scale();
         let (a, b) = native;
         let n_bins = g.n_bins();
         let weights: Vec<f32> = if bin_scale == 1.0 && frame_scale == 1.0 && mask.nrows() == n_bins
@@ -586,7 +605,7 @@ pub fn write_stems(
     req: &StemRequest,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Vec<StemFile>> {
-    let native = Native::new(model, req.audio)?;
+    let native = Native::new(model.grid(), req.audio)?;
     let owners = frame_owners(model, req.score, req.onsets, req.params.lead);
     let groupings = whole_groupings(req);
     let with_notes = req.by.contains(&By::Note);
@@ -755,7 +774,7 @@ fn block_pieces(
 ) -> (usize, Vec<Vec<(usize, Vec<Vec<f32>>)>>) {
     use rayon::prelude::*;
     let n_frames = model.h.ncols();
-    let frames = native.frames_for(model, from, to);
+    let frames = native.frames_for(from, to);
     let spectra = native.spectra(frames);
     // Samples before the first one the next block's frames reach are complete.
     let upto = if to == n_frames {
@@ -775,7 +794,7 @@ fn block_pieces(
             to_masks(&mut masks, req.params.mask_power);
             masks
                 .par_iter()
-                .map(|m| native.apply(model, m, from, frames, &spectra, false))
+                .map(|m| native.apply(m, from, frames, &spectra, false))
                 .collect()
         })
         .collect();
@@ -855,9 +874,9 @@ fn write_note_stems(
         for &note in &local {
             slot_of[note] = usize::MAX;
         }
-        let frames = native.frames_for(model, from, to);
+        let frames = native.frames_for(from, to);
         let spectra = native.spectra(frames);
-        let (start, chans) = native.apply(model, &mask, from, frames, &spectra, req.full_length);
+        let (start, chans) = native.apply(&mask, from, frames, &spectra, req.full_length);
         let rel = format!(
             "stems/note/{id:04}_{}_{}_{:.3}s.wav",
             n.pitch,
@@ -966,6 +985,107 @@ fn notes_sounding(
         }
     }
     local
+}
+
+/// Stems from masks handed over block by block, for a factorization without a score (the blind
+/// decomposition's components, HPSS's parts): each stem's mask is laid over every original
+/// channel at its own rate as for the score's stems, and `stems/residual.wav` is the mixture
+/// minus the stems.
+pub struct MaskStems<'a> {
+    pub audio: &'a Audio,
+    /// The grid the masks are on.
+    pub grid: Grid,
+    /// Analysis frames.
+    pub n_frames: usize,
+    /// Folder under `stems/` (empty: directly in `stems/`).
+    pub dir: &'a str,
+    /// What the stems are, as run.json and the summary name them.
+    pub kind: &'static str,
+    /// Each stem's file name, without `.wav`.
+    pub names: &'a [String],
+    pub encoding: crate::io::audio::WavEncoding,
+}
+
+/// The masks of analysis frames `from..to`, one K × (to − from) matrix per stem.
+pub type BlockMasks<'a> = dyn Fn(usize, usize) -> Vec<DMatrix<f64>> + Sync + 'a;
+
+/// Writes the stems of [`MaskStems`] under `outdir`, block by block of [`BLOCK`] analysis
+/// frames; `progress(done, total)` counts the blocks. Returns the stems, then the residual.
+pub fn write_mask_stems(
+    outdir: &std::path::Path,
+    req: &MaskStems,
+    masks: &BlockMasks,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Vec<StemFile>> {
+    use rayon::prelude::*;
+    let native = Native::new(req.grid, req.audio)?;
+    let n_ch = req.audio.channels.len();
+    let create =
+        |rel: &str| WavStream::create(&outdir.join(rel), n_ch, req.audio.sample_rate, req.encoding);
+    let folder = if req.dir.is_empty() {
+        "stems".to_string()
+    } else {
+        format!("stems/{}", req.dir)
+    };
+    let rels: Vec<String> = req.names.iter().map(|l| format!("{folder}/{l}.wav")).collect();
+    let mut stream = Stream {
+        files: rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?,
+        rels,
+        residual: Some(create("stems/residual.wav")?),
+        ola: OverlapAdd::new(req.names.len().max(1), n_ch),
+    };
+    let n = req.n_frames;
+    let total = n.div_ceil(BLOCK).max(1);
+    let mut pending: Option<usize> = None;
+    for (b, from) in (0..n).step_by(BLOCK).enumerate() {
+        let to = (from + BLOCK).min(n);
+        let compute = || {
+            let frames = native.frames_for(from, to);
+            let spectra = native.spectra(frames);
+            let upto = if to == n {
+                native.len
+            } else {
+                native.first_sample(frames.1)
+            };
+            let pieces: Vec<(usize, Vec<Vec<f32>>)> = masks(from, (to + 1).min(n))
+                .par_iter()
+                .map(|m| native.apply(m, from, frames, &spectra, false))
+                .collect();
+            (upto, pieces)
+        };
+        let flush = |stream: &mut Stream| match pending {
+            Some(upto) => stream.flush(upto, req.audio),
+            None => Ok(()),
+        };
+        let (flushed, (upto, pieces)) = rayon::join(|| flush(&mut stream), compute);
+        flushed?;
+        for (g, (start, chans)) in pieces.iter().enumerate() {
+            stream.ola.add(g, *start, chans);
+        }
+        pending = Some(upto);
+        progress(b + 1, total);
+    }
+    stream.flush(native.len, req.audio)?;
+    let mut written = Vec::new();
+    for (f, rel) in stream.files.into_iter().zip(stream.rels) {
+        f.finish()?;
+        written.push(StemFile {
+            kind: req.kind,
+            file: rel,
+            start: 0.0,
+            score_note: None,
+        });
+    }
+    if let Some(r) = stream.residual {
+        r.finish()?;
+        written.push(StemFile {
+            kind: "residual",
+            file: "stems/residual.wav".into(),
+            start: 0.0,
+            score_note: None,
+        });
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
