@@ -40,7 +40,6 @@ use faer::{Accum, MatMut, MatRef, Par};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::model::nmf::{Float, Precision};
@@ -110,8 +109,8 @@ pub struct BlindFactorization {
 
 /// Factorizes `v` (K × N) from `w0` (K × R) and `h0` (R × N). `progress` is called after each
 /// iteration with its number.
-pub fn factorize(
-    v: &DMatrix<f64>,
+pub fn factorize<S: Stored<f32> + Stored<f64>>(
+    v: &DMatrix<S>,
     w0: DMatrix<f64>,
     h0: DMatrix<f64>,
     p: &BetaParams,
@@ -119,12 +118,12 @@ pub fn factorize(
 ) -> Result<BlindFactorization> {
     check(v, &w0, &h0, p)?;
     match p.precision {
-        Precision::Double => Engine::<f64>::new(v, &w0, &h0, p).run(progress),
-        Precision::Single => Engine::<f32>::new(v, &w0, &h0, p).run(progress),
+        Precision::Double => Engine::<f64, S>::new(v, &w0, &h0, p).run(progress),
+        Precision::Single => Engine::<f32, S>::new(v, &w0, &h0, p).run(progress),
     }
 }
 
-fn check(v: &DMatrix<f64>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams) -> Result<()> {
+fn check<S: Float>(v: &DMatrix<S>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams) -> Result<()> {
     let (k, n) = v.shape();
     let r = w0.ncols();
     if w0.nrows() != k || h0.shape() != (r, n) || r == 0 {
@@ -136,7 +135,7 @@ fn check(v: &DMatrix<f64>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams)
         )));
     }
     let fine = |x: &f64| x.is_finite() && *x >= 0.0;
-    if !v.iter().all(fine) || !w0.iter().all(fine) || !h0.iter().all(fine) {
+    if !v.iter().all(|x| fine(&x.to_f64())) || !w0.iter().all(fine) || !h0.iter().all(fine) {
         return Err(Error::Param(
             "NMF needs finite non-negative V, W and H".into(),
         ));
@@ -144,7 +143,7 @@ fn check(v: &DMatrix<f64>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams)
     if !p.beta.is_finite() {
         return Err(Error::Param(format!("--beta {}: must be finite", p.beta)));
     }
-    if p.beta <= 0.0 && v.iter().any(|&x| x == 0.0) {
+    if p.beta <= 0.0 && v.iter().any(|&x| x == S::ZERO) {
         return Err(Error::Param(format!(
             "--beta {}: the spectrogram has zeros, where β ≤ 0 diverges; add a small floor \
              (e.g. --floor 1e-10) or use β > 0",
@@ -231,8 +230,8 @@ struct Reg {
     l2: f64,
 }
 
-struct Engine<'v, T: Float> {
-    v: Cow<'v, [T]>,
+struct Engine<'v, T: Float, S> {
+    v: &'v [S],
     k: usize,
     r: usize,
     n: usize,
@@ -246,20 +245,35 @@ struct Engine<'v, T: Float> {
     groups: Vec<Vec<(usize, usize)>>,
 }
 
-/// V in the engine's type: borrowed in `f64`, converted in `f32`.
-trait FromF64Slice: Float {
-    fn view(v: &[f64]) -> Cow<'_, [Self]>;
+/// A stored spectrogram's entries in the engine's type: borrowed where the types agree, else
+/// converted chunk by chunk into a buffer (so V is held once, in the type it was given in).
+pub trait Stored<T>: Float {
+    fn cast<'a>(s: &'a [Self], buf: &'a mut Vec<T>) -> &'a [T];
 }
-impl FromF64Slice for f64 {
-    fn view(v: &[f64]) -> Cow<'_, [f64]> {
-        Cow::Borrowed(v)
-    }
+macro_rules! same {
+    ($t:ty) => {
+        impl Stored<$t> for $t {
+            fn cast<'a>(s: &'a [$t], _: &'a mut Vec<$t>) -> &'a [$t] {
+                s
+            }
+        }
+    };
 }
-impl FromF64Slice for f32 {
-    fn view(v: &[f64]) -> Cow<'_, [f32]> {
-        Cow::Owned(v.par_iter().map(|&x| x as f32).collect())
-    }
+macro_rules! convert {
+    ($s:ty, $t:ty) => {
+        impl Stored<$t> for $s {
+            fn cast<'a>(s: &'a [$s], buf: &'a mut Vec<$t>) -> &'a [$t] {
+                buf.clear();
+                buf.extend(s.iter().map(|&x| x as $t));
+                buf
+            }
+        }
+    };
 }
+same!(f32);
+same!(f64);
+convert!(f32, f64);
+convert!(f64, f32);
 
 fn mat<T: Float>(s: &[T], rows: usize, cols: usize) -> MatRef<'_, T> {
     MatRef::from_column_major_slice(&s[..rows * cols], rows, cols)
@@ -284,8 +298,8 @@ struct Partial<T> {
     rowsum: Vec<T>,
 }
 
-impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
-    fn new(v: &'v DMatrix<f64>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams) -> Self {
+impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
+    fn new(v: &'v DMatrix<S>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams) -> Self {
         let (k, n) = v.shape();
         let r = w0.ncols();
         let chunks: Vec<(usize, usize)> = (0..n)
@@ -299,7 +313,7 @@ impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
             l2: scale as f64 * alpha * (1.0 - p.l1_ratio),
         };
         Engine {
-            v: T::view(v.as_slice()),
+            v: v.as_slice(),
             k,
             r,
             n,
@@ -322,10 +336,7 @@ impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
         // With W fixed and β = 2, WᵀV does not change (scikit-learn keeps it too).
         let mut wtv: Option<Vec<T>> = None;
         for it in 1..=self.p.max_iter {
-            self.update_h(&mut wtv);
-            if !self.p.fixed_w {
-                self.update_w();
-            }
+            self.iterate(&mut wtv);
             iterations = it;
             progress(it);
             if self.p.tol > 0.0 && it % CHECK_EVERY == 0 {
@@ -370,19 +381,18 @@ impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
         out
     }
 
-    /// The H update, chunk by chunk (see the module's documentation).
-    fn update_h(&mut self, wtv: &mut Option<Vec<T>>) {
-        let (k, r) = (self.k, self.r);
-        let (w, v, beta, reg) = (&self.w, &self.v, self.beta, self.reg_h);
-        let euclid = beta.beta == 2.0;
-        let gram: Vec<T> = if euclid {
+    /// One iteration: for each chunk, its H update and, from the new H, its share of the W
+    /// update's sums, in one pass while the chunk of V is in cache; then the W update from the
+    /// groups' sums added in order. Exactly the two updates one after the other: the W update
+    /// uses the old W and the new H, as it would after a whole H update.
+    fn iterate(&mut self, wtv: &mut Option<Vec<T>>) {
+        let (k, r, n) = (self.k, self.r, self.n);
+        let kind = Kind::of(self.beta.beta);
+        let update_w = !self.p.fixed_w;
+        let w = &self.w;
+        let gram: Vec<T> = if kind == Kind::Euclid {
             let mut g = vec![T::ZERO; r * r];
-            gemm(
-                mat_mut(&mut g, r, r),
-                false,
-                mat(w, k, r).transpose(),
-                mat(w, k, r),
-            );
+            gemm(mat_mut(&mut g, r, r), false, mat(w, k, r).transpose(), mat(w, k, r));
             g
         } else {
             Vec::new()
@@ -390,138 +400,66 @@ impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
         let colsum: Vec<T> = (0..r)
             .map(|j| w[j * k..(j + 1) * k].iter().fold(T::ZERO, |a, &b| a + b))
             .collect();
-        if euclid && self.p.fixed_w && wtv.is_none() {
-            let mut out = vec![T::ZERO; r * self.n];
-            for (a, len) in (0..self.n).step_by(CHUNK).map(|a| (a, CHUNK.min(self.n - a))) {
-                gemm(
-                    mat_mut(&mut out[a * r..], r, len),
-                    false,
-                    mat(w, k, r).transpose(),
-                    mat(&v[a * k..], k, len),
-                );
+        if kind == Kind::Euclid && !update_w && wtv.is_none() {
+            let mut out = vec![T::ZERO; r * n];
+            for (a, len) in (0..n).step_by(CHUNK).map(|a| (a, CHUNK.min(n - a))) {
+                let mut buf = Vec::new();
+                let vb = S::cast(&self.v[a * k..(a + len) * k], &mut buf);
+                gemm(mat_mut(&mut out[a * r..], r, len), false, mat(w, k, r).transpose(), mat(vb, k, len));
             }
             *wtv = Some(out);
         }
-        let cached = wtv.as_deref();
+        let ctx = Pass {
+            v: self.v,
+            w,
+            k,
+            r,
+            beta: self.beta,
+            kind,
+            reg: self.reg_h,
+            gram: &gram,
+            colsum: &colsum,
+            cached: wtv.as_deref(),
+            update_w,
+        };
         let groups = &self.groups;
         let parts = Self::h_by_group(&mut self.h, r, groups);
-        parts
+        let partials: Vec<Partial<T>> = parts
             .into_par_iter()
             .zip(groups.par_iter())
-            .for_each(|(hg, chunks)| {
-                let first = chunks.first().map_or(0, |c| c.0);
-                let mut num = vec![T::ZERO; r * CHUNK];
-                let mut den = vec![T::ZERO; r * CHUNK];
-                let mut wh = vec![T::ZERO; if euclid { 0 } else { k * CHUNK }];
-                let mut dt = vec![T::ZERO; if euclid || beta.beta == 1.0 { 0 } else { k * CHUNK }];
-                for &(a, len) in chunks {
-                    let hb = &mut hg[(a - first) * r..(a - first + len) * r];
-                    let vb = &v[a * k..(a + len) * k];
-                    let wr = mat(w, k, r);
-                    if euclid {
-                        match cached {
-                            Some(c) => num[..r * len].copy_from_slice(&c[a * r..(a + len) * r]),
-                            None => gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(vb, k, len)),
-                        }
-                        gemm(mat_mut(&mut den, r, len), false, mat(&gram, r, r), mat(hb, r, len));
-                    } else {
-                        gemm(mat_mut(&mut wh, k, len), false, wr, mat(hb, r, len));
-                        if beta.beta != 1.0 {
-                            for (d, &x) in dt.iter_mut().zip(&wh[..k * len]) {
-                                *d = beta.denominator_term(x);
-                            }
-                            gemm(mat_mut(&mut den, r, len), false, wr.transpose(), mat(&dt, k, len));
-                        } else {
-                            for c in 0..len {
-                                den[c * r..(c + 1) * r].copy_from_slice(&colsum);
-                            }
-                        }
-                        for (x, &y) in wh[..k * len].iter_mut().zip(vb) {
-                            *x = beta.numerator_term(y, *x);
-                        }
-                        gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(&wh, k, len));
-                    }
-                    apply(hb, &num[..r * len], &den[..r * len], beta, reg, beta.beta < 1.0);
-                }
-            });
+            .map(|(hg, chunks)| ctx.group(hg, chunks))
+            .collect();
+        if update_w {
+            self.update_w(partials, kind);
+        }
     }
 
-    /// The W update from the new H: the groups' sums, added in order.
-    fn update_w(&mut self) {
+    /// The W update from the groups' sums, added in order.
+    fn update_w(&mut self, partials: Vec<Partial<T>>, kind: Kind) {
         let (k, r) = (self.k, self.r);
-        let (w, h, v, beta) = (&self.w, &self.h, &self.v, self.beta);
-        let euclid = beta.beta == 2.0;
-        let partials: Vec<Partial<T>> = self
-            .groups
-            .par_iter()
-            .map(|chunks| {
-                let mut p = Partial {
-                    num: vec![T::ZERO; k * r],
-                    den: vec![T::ZERO; if euclid || beta.beta == 1.0 { 0 } else { k * r }],
-                    hh: vec![T::ZERO; if euclid { r * r } else { 0 }],
-                    rowsum: vec![T::ZERO; r],
-                };
-                let mut wh = vec![T::ZERO; if euclid { 0 } else { k * CHUNK }];
-                let mut dt = vec![T::ZERO; if euclid || beta.beta == 1.0 { 0 } else { k * CHUNK }];
-                for &(a, len) in chunks {
-                    let hb = mat(&h[a * r..], r, len);
-                    let vb = &v[a * k..(a + len) * k];
-                    if euclid {
-                        gemm(mat_mut(&mut p.num, k, r), true, mat(vb, k, len), hb.transpose());
-                        gemm(mat_mut(&mut p.hh, r, r), true, hb, hb.transpose());
-                        continue;
-                    }
-                    gemm(mat_mut(&mut wh, k, len), false, mat(w, k, r), hb);
-                    if beta.beta == 1.0 {
-                        for c in 0..len {
-                            for j in 0..r {
-                                p.rowsum[j] += h[(a + c) * r + j];
-                            }
-                        }
-                    } else {
-                        for (d, &x) in dt.iter_mut().zip(&wh[..k * len]) {
-                            *d = beta.denominator_term(x);
-                        }
-                        gemm(mat_mut(&mut p.den, k, r), true, mat(&dt, k, len), hb.transpose());
-                    }
-                    for (x, &y) in wh[..k * len].iter_mut().zip(vb) {
-                        *x = beta.numerator_term(y, *x);
-                    }
-                    gemm(mat_mut(&mut p.num, k, r), true, mat(&wh, k, len), hb.transpose());
-                }
-                p
-            })
-            .collect();
         let mut total = partials.into_iter();
         let mut sum = total.next().expect("at least one group");
         for p in total {
-            for (a, b) in sum.num.iter_mut().zip(&p.num) {
-                *a += *b;
-            }
-            for (a, b) in sum.den.iter_mut().zip(&p.den) {
-                *a += *b;
-            }
-            for (a, b) in sum.hh.iter_mut().zip(&p.hh) {
-                *a += *b;
-            }
-            for (a, b) in sum.rowsum.iter_mut().zip(&p.rowsum) {
-                *a += *b;
-            }
+            sum.add(&p);
         }
-        let den = if euclid {
-            let mut d = vec![T::ZERO; k * r];
-            gemm(mat_mut(&mut d, k, r), false, mat(w, k, r), mat(&sum.hh, r, r));
-            d
-        } else if beta.beta == 1.0 {
-            let mut d = vec![T::ZERO; k * r];
-            for j in 0..r {
-                let s = if sum.rowsum[j] == T::ZERO { T::ONE } else { sum.rowsum[j] };
-                d[j * k..(j + 1) * k].fill(s);
+        let w = &self.w;
+        let den = match kind {
+            Kind::Euclid => {
+                let mut d = vec![T::ZERO; k * r];
+                gemm(mat_mut(&mut d, k, r), false, mat(w, k, r), mat(&sum.hh, r, r));
+                d
             }
-            d
-        } else {
-            sum.den
+            Kind::Kl => {
+                let mut d = vec![T::ZERO; k * r];
+                for j in 0..r {
+                    let s = if sum.rowsum[j] == T::ZERO { T::ONE } else { sum.rowsum[j] };
+                    d[j * k..(j + 1) * k].fill(s);
+                }
+                d
+            }
+            _ => sum.den,
         };
+        let beta = self.beta;
         apply(&mut self.w, &sum.num, &den, beta, self.reg_w, beta.beta <= 1.0);
     }
 
@@ -530,65 +468,291 @@ impl<'v, T: Float + FromF64Slice> Engine<'v, T> {
         let (k, r) = (self.k, self.r);
         let (w, h, v) = (&self.w, &self.h, &self.v);
         let b = self.beta.beta;
-        let eps = EPS;
-        // Per group: Σ over the kept entries of the divergence's data terms, and Σ (WH)^β.
-        let parts: Vec<(f64, f64, f64)> = self
+        let kind = Kind::of(b);
+        // Per group: the divergence's sums over its frames (see `divergence_sums`).
+        let parts: Vec<[f64; 3]> = self
             .groups
             .par_iter()
             .map(|chunks| {
                 let mut wh = vec![T::ZERO; k * CHUNK];
-                let (mut a_sum, mut b_sum, mut c_sum) = (0.0f64, 0.0f64, 0.0f64);
+                let mut buf = Vec::new();
+                let mut s = [0.0f64; 3];
                 for &(a, len) in chunks {
                     gemm(mat_mut(&mut wh, k, len), false, mat(w, k, r), mat(&h[a * r..], r, len));
-                    for (&x, &y) in v[a * k..(a + len) * k].iter().zip(&wh[..k * len]) {
-                        let (x, y) = (x.to_f64(), y.to_f64());
-                        if b == 2.0 {
-                            a_sum += (x - y) * (x - y);
+                    let vb = S::cast(&v[a * k..(a + len) * k], &mut buf);
+                    let part = divergence_sums(kind, b, vb, &wh[..k * len]);
+                    for (x, y) in s.iter_mut().zip(part) {
+                        *x += y;
+                    }
+                }
+                s
+            })
+            .collect();
+        let [a_sum, b_sum, c_sum] = parts
+            .iter()
+            .fold([0.0; 3], |s, p| [s[0] + p[0], s[1] + p[1], s[2] + p[2]]);
+        let res = match kind {
+            Kind::Euclid => a_sum / 2.0,
+            Kind::Kl => {
+                let sum_wh: f64 = (0..r)
+                    .map(|j| {
+                        let cw: f64 = w[j * k..(j + 1) * k].iter().map(|x| x.to_f64()).sum();
+                        let rh: f64 = (0..self.n).map(|c| h[c * r + j].to_f64()).sum();
+                        cw * rh
+                    })
+                    .sum();
+                a_sum + sum_wh - b_sum
+            }
+            Kind::Is => a_sum - (k * self.n) as f64,
+            Kind::General => (a_sum - b * b_sum + c_sum * (b - 1.0)) / (b * (b - 1.0)),
+        };
+        (2.0 * res.max(0.0)).sqrt()
+    }
+}
+
+/// The β cases with their own element-wise loops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Euclid,
+    Kl,
+    Is,
+    General,
+}
+
+impl Kind {
+    fn of(beta: f64) -> Kind {
+        if beta == 2.0 {
+            Kind::Euclid
+        } else if beta == 1.0 {
+            Kind::Kl
+        } else if beta == 0.0 {
+            Kind::Is
+        } else {
+            Kind::General
+        }
+    }
+}
+
+/// What one iteration's pass over the chunks reads.
+struct Pass<'a, T, S> {
+    v: &'a [S],
+    w: &'a [T],
+    k: usize,
+    r: usize,
+    beta: Beta,
+    kind: Kind,
+    reg: Reg,
+    /// WᵀW (β = 2).
+    gram: &'a [T],
+    /// Column sums of W (β = 1).
+    colsum: &'a [T],
+    /// WᵀV, when W is fixed and β = 2.
+    cached: Option<&'a [T]>,
+    update_w: bool,
+}
+
+impl<T: Float, S: Stored<T>> Pass<'_, T, S> {
+    /// The H update of a group's chunks (`hg`: their columns of H) and their share of the W
+    /// update's sums.
+    fn group(&self, hg: &mut [T], chunks: &[(usize, usize)]) -> Partial<T> {
+        let (k, r, kind) = (self.k, self.r, self.kind);
+        let euclid = kind == Kind::Euclid;
+        let with_den = matches!(kind, Kind::Is | Kind::General);
+        let mut p = Partial {
+            num: vec![T::ZERO; if self.update_w { k * r } else { 0 }],
+            den: vec![T::ZERO; if self.update_w && with_den { k * r } else { 0 }],
+            hh: vec![T::ZERO; if self.update_w && euclid { r * r } else { 0 }],
+            rowsum: vec![T::ZERO; r],
+        };
+        let mut num = vec![T::ZERO; r * CHUNK];
+        let mut den = vec![T::ZERO; r * CHUNK];
+        let mut wh = vec![T::ZERO; if euclid { 0 } else { k * CHUNK }];
+        let mut dt = vec![T::ZERO; if with_den { k * CHUNK } else { 0 }];
+        let mut buf = Vec::new();
+        let first = chunks.first().map_or(0, |c| c.0);
+        let wr = mat(self.w, k, r);
+        for &(a, len) in chunks {
+            let hb = &mut hg[(a - first) * r..(a - first + len) * r];
+            let vb = S::cast(&self.v[a * k..(a + len) * k], &mut buf);
+            // The H update.
+            if euclid {
+                match self.cached {
+                    Some(c) => num[..r * len].copy_from_slice(&c[a * r..(a + len) * r]),
+                    None => gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(vb, k, len)),
+                }
+                gemm(mat_mut(&mut den, r, len), false, mat(self.gram, r, r), mat(hb, r, len));
+            } else {
+                gemm(mat_mut(&mut wh, k, len), false, wr, mat(hb, r, len));
+                self.terms(vb, &mut wh[..k * len], &mut dt);
+                gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(&wh, k, len));
+                if with_den {
+                    gemm(mat_mut(&mut den, r, len), false, wr.transpose(), mat(&dt, k, len));
+                } else {
+                    for c in 0..len {
+                        den[c * r..(c + 1) * r].copy_from_slice(self.colsum);
+                    }
+                }
+            }
+            apply(hb, &num[..r * len], &den[..r * len], self.beta, self.reg, self.beta.beta < 1.0);
+            if !self.update_w {
+                continue;
+            }
+            // The chunk's share of the W update, from its new H.
+            let hm = mat(hb, r, len);
+            if euclid {
+                gemm(mat_mut(&mut p.num, k, r), true, mat(vb, k, len), hm.transpose());
+                gemm(mat_mut(&mut p.hh, r, r), true, hm, hm.transpose());
+                continue;
+            }
+            gemm(mat_mut(&mut wh, k, len), false, wr, hm);
+            self.terms(vb, &mut wh[..k * len], &mut dt);
+            gemm(mat_mut(&mut p.num, k, r), true, mat(&wh, k, len), hm.transpose());
+            if with_den {
+                gemm(mat_mut(&mut p.den, k, r), true, mat(&dt, k, len), hm.transpose());
+            } else {
+                for c in 0..len {
+                    for j in 0..r {
+                        p.rowsum[j] += hb[c * r + j];
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Λ (in `wh`) → V ⊙ Λ^(β−2) in place, and Λ^(β−1) into `dt` (β ∉ {1, 2}).
+    fn terms(&self, vb: &[T], wh: &mut [T], dt: &mut [T]) {
+        let eps = T::from_f64(EPS);
+        let beta = self.beta;
+        crate::model::kernel::wide(
+            #[inline(always)]
+            || match self.kind {
+                Kind::Kl => {
+                    for (x, &y) in wh.iter_mut().zip(vb) {
+                        let d = if *x < eps { eps } else { *x };
+                        *x = y / d;
+                    }
+                }
+                Kind::Is => {
+                    for ((x, &y), d) in wh.iter_mut().zip(vb).zip(dt.iter_mut()) {
+                        let inv = T::ONE / if *x < eps { eps } else { *x };
+                        *d = inv;
+                        *x = inv * inv * y;
+                    }
+                }
+                Kind::General => {
+                    for ((x, &y), d) in wh.iter_mut().zip(vb).zip(dt.iter_mut()) {
+                        *d = beta.denominator_term(*x);
+                        *x = beta.numerator_term(y, *x);
+                    }
+                }
+                Kind::Euclid => {}
+            },
+        );
+    }
+}
+
+impl<T: Float> Partial<T> {
+    fn add(&mut self, o: &Partial<T>) {
+        for (a, b) in self.num.iter_mut().zip(&o.num) {
+            *a += *b;
+        }
+        for (a, b) in self.den.iter_mut().zip(&o.den) {
+            *a += *b;
+        }
+        for (a, b) in self.hh.iter_mut().zip(&o.hh) {
+            *a += *b;
+        }
+        for (a, b) in self.rowsum.iter_mut().zip(&o.rowsum) {
+            *a += *b;
+        }
+    }
+}
+
+/// The sums of D_β(V‖Λ) over one chunk: β = 2: [Σ (v − λ)², 0, 0]; β = 1, over v > ε with λ
+/// floored at ε: [Σ v·ln(v/λ), Σ v, 0]; β = 0, likewise: [Σ (v/λ − ln(v/λ)), 0, 0]; other β:
+/// [Σ v^β, Σ v·λ^(β−1), Σ_all λ^β].
+fn divergence_sums<T: Float>(kind: Kind, b: f64, v: &[T], wh: &[T]) -> [f64; 3] {
+    use wide::{f64x4, CmpGt};
+    let eps = EPS;
+    crate::model::kernel::wide(
+        #[inline(always)]
+        || {
+            let mut s = [0.0f64; 3];
+            match kind {
+                Kind::Euclid => {
+                    let mut acc = [0.0f64; 8];
+                    let (vs, ws) = (v.chunks_exact(8), wh.chunks_exact(8));
+                    let (vr, wr) = (vs.remainder(), ws.remainder());
+                    for (x, y) in vs.zip(ws) {
+                        for l in 0..8 {
+                            let d = x[l].to_f64() - y[l].to_f64();
+                            acc[l] += d * d;
+                        }
+                    }
+                    for (x, y) in vr.iter().zip(wr) {
+                        let d = x.to_f64() - y.to_f64();
+                        acc[0] += d * d;
+                    }
+                    s[0] = acc.iter().sum();
+                }
+                Kind::Kl | Kind::Is => {
+                    // Lanes of four: v/λ and its logarithm (a vectorized ln), entries with
+                    // v ≤ ε left out (as zeros that add nothing).
+                    let mut a = f64x4::ZERO;
+                    let mut c = f64x4::ZERO;
+                    let (vs, ws) = (v.chunks_exact(4), wh.chunks_exact(4));
+                    let (vr, wr) = (vs.remainder(), ws.remainder());
+                    let lane = |x: &[T], y: &[T]| {
+                        let xv = f64x4::from(std::array::from_fn::<f64, 4, _>(|l| x[l].to_f64()));
+                        let yv = f64x4::from(std::array::from_fn::<f64, 4, _>(|l| y[l].to_f64().max(eps)));
+                        (xv, yv)
+                    };
+                    for (x, y) in vs.zip(ws) {
+                        let (xv, yv) = lane(x, y);
+                        let keep = xv.cmp_gt(f64x4::splat(eps));
+                        let q = keep.blend(xv / yv, f64x4::ONE);
+                        let l = q.ln();
+                        if kind == Kind::Kl {
+                            a += keep.blend(xv * l, f64x4::ZERO);
+                            c += keep.blend(xv, f64x4::ZERO);
+                        } else {
+                            a += keep.blend(q - l, f64x4::ZERO);
+                        }
+                    }
+                    let (mut a_s, mut c_s): (f64, f64) = (a.reduce_add(), c.reduce_add());
+                    for (x, y) in vr.iter().zip(wr) {
+                        let (x, y) = (x.to_f64(), y.to_f64().max(eps));
+                        if x <= eps {
                             continue;
                         }
-                        if b != 1.0 && b != 0.0 {
-                            c_sum += y.powf(b);
+                        let q = x / y;
+                        if kind == Kind::Kl {
+                            a_s += x * q.ln();
+                            c_s += x;
+                        } else {
+                            a_s += q - q.ln();
                         }
+                    }
+                    s[0] = a_s;
+                    s[1] = c_s;
+                }
+                Kind::General => {
+                    for (&x, &y) in v.iter().zip(wh) {
+                        let (x, y) = (x.to_f64(), y.to_f64());
+                        s[2] += y.powf(b);
                         if x <= eps {
                             continue;
                         }
                         let y = y.max(eps);
-                        if b == 1.0 {
-                            a_sum += x * (x / y).ln();
-                            b_sum += x;
-                        } else if b == 0.0 {
-                            let d = x / y;
-                            a_sum += d - d.ln();
-                        } else {
-                            a_sum += x.powf(b);
-                            b_sum += x * y.powf(b - 1.0);
-                        }
+                        s[0] += x.powf(b);
+                        s[1] += x * y.powf(b - 1.0);
                     }
                 }
-                (a_sum, b_sum, c_sum)
-            })
-            .collect();
-        let (a_sum, b_sum, c_sum) = parts
-            .iter()
-            .fold((0.0, 0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1, s.2 + p.2));
-        let res = if b == 2.0 {
-            a_sum / 2.0
-        } else if b == 1.0 {
-            let sum_wh: f64 = (0..r)
-                .map(|j| {
-                    let cw: f64 = w[j * k..(j + 1) * k].iter().map(|x| x.to_f64()).sum();
-                    let rh: f64 = (0..self.n).map(|c| h[c * r + j].to_f64()).sum();
-                    cw * rh
-                })
-                .sum();
-            a_sum + sum_wh - b_sum
-        } else if b == 0.0 {
-            a_sum - (k * self.n) as f64
-        } else {
-            (a_sum - b * b_sum + c_sum * (b - 1.0)) / (b * (b - 1.0))
-        };
-        (2.0 * res.max(0.0)).sqrt()
-    }
+            }
+            s
+        },
+    )
 }
 
 /// x ← x ⊙ factor(num, den + λ₁ + λ₂·x), then entries below float64's epsilon set to zero if

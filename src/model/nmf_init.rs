@@ -34,6 +34,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::nmf::Float;
 
 /// How W and H start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -93,8 +94,8 @@ impl NumpyRng {
 
 /// Initial W (K × R) and H (R × N) for V (K × N) by `method`, with `seed` for the random
 /// numbers (the SVD's test vectors, the random fills).
-pub fn initialize(
-    v: &DMatrix<f64>,
+pub fn initialize<S: Float>(
+    v: &DMatrix<S>,
     r: usize,
     method: InitMethod,
     seed: u32,
@@ -160,11 +161,11 @@ fn fill_in_order(mut m: DMatrix<f64>, mut f: impl FnMut() -> f64) -> DMatrix<f64
 }
 
 /// The mean of every entry.
-pub fn mean(v: &DMatrix<f64>) -> f64 {
+pub fn mean<S: Float>(v: &DMatrix<S>) -> f64 {
     let sum: f64 = v
         .as_slice()
         .par_chunks(1 << 16)
-        .map(|c| c.iter().sum::<f64>())
+        .map(|c| c.iter().map(|x| x.to_f64()).sum::<f64>())
         .collect::<Vec<_>>()
         .iter()
         .sum();
@@ -215,31 +216,93 @@ fn orthonormal(m: &Mat<f64>) -> Mat<f64> {
 
 /// Test vectors beyond R in the randomized SVD (scikit-learn's `n_oversamples`).
 const OVERSAMPLES: usize = 10;
+/// Columns of V per block of its products.
+const BLOCK_COLS: usize = 256;
+/// Groups of blocks whose partial sums V·Q keeps (fixed: the sums' order).
+const GROUPS: usize = 32;
+
+/// Column blocks of V (first column, columns), in f64.
+fn column_blocks(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .step_by(BLOCK_COLS)
+        .map(|a| (a, BLOCK_COLS.min(n - a)))
+        .collect()
+}
+
+fn block_f64<S: Float>(v: &DMatrix<S>, (a, len): (usize, usize)) -> Mat<f64> {
+    let k = v.nrows();
+    let s = &v.as_slice()[a * k..(a + len) * k];
+    Mat::from_fn(k, len, |i, j| s[j * k + i].to_f64())
+}
+
+/// V·Q (K × s) for Q (N × s): the column blocks' products added in a fixed order.
+fn v_times<S: Float>(v: &DMatrix<S>, q: MatRef<'_, f64>) -> Mat<f64> {
+    let blocks = column_blocks(v.ncols());
+    let per = blocks.len().div_ceil(GROUPS).max(1);
+    let parts: Vec<Mat<f64>> = blocks
+        .par_chunks(per)
+        .map(|group| {
+            let mut acc = Mat::<f64>::zeros(v.nrows(), q.ncols());
+            for &(a, len) in group {
+                let b = block_f64(v, (a, len));
+                matmul(acc.as_mut(), Accum::Add, b.as_ref(), q.subrows(a, len), 1.0, Par::Seq);
+            }
+            acc
+        })
+        .collect();
+    let mut it = parts.into_iter();
+    let mut sum = it.next().unwrap_or_else(|| Mat::zeros(v.nrows(), q.ncols()));
+    for p in it {
+        sum += p;
+    }
+    sum
+}
+
+/// Vᵀ·Q (N × s) for Q (K × s): each column block gives its rows.
+fn vt_times<S: Float>(v: &DMatrix<S>, q: MatRef<'_, f64>) -> Mat<f64> {
+    let blocks = column_blocks(v.ncols());
+    let rows: Vec<Mat<f64>> = blocks
+        .par_iter()
+        .map(|&blk| {
+            let b = block_f64(v, blk);
+            let mut out = Mat::<f64>::zeros(blk.1, q.ncols());
+            matmul(out.as_mut(), Accum::Replace, b.as_ref().transpose(), q, 1.0, Par::Seq);
+            out
+        })
+        .collect();
+    let mut out = Mat::<f64>::zeros(v.ncols(), q.ncols());
+    for (&(a, len), m) in blocks.iter().zip(&rows) {
+        out.as_mut().submatrix_mut(a, 0, len, q.ncols()).copy_from(m.as_ref());
+    }
+    out
+}
 
 /// scikit-learn's `randomized_svd(Vᵀ, r, random_state=seed)` (see the module's documentation),
 /// in V's orientation.
-pub fn randomized_svd(v: &DMatrix<f64>, r: usize, seed: u32) -> Svd {
+pub fn randomized_svd<S: Float>(v: &DMatrix<S>, r: usize, seed: u32) -> Svd {
     let (k, n) = v.shape();
-    let v_ref = MatRef::from_column_major_slice(v.as_slice(), k, n);
-    // scikit-learn's M is Vᵀ (frames × bins); it works on Mᵀ = V when frames < bins.
+    // scikit-learn's M is Vᵀ (frames × bins); it works on A = Mᵀ = V when frames < bins, else
+    // on A = Vᵀ.
     let transpose = n < k;
-    let a = if transpose { v_ref } else { v_ref.transpose() };
+    let a_cols = if transpose { n } else { k };
+    let a_times = |q: &Mat<f64>| if transpose { v_times(v, q.as_ref()) } else { vt_times(v, q.as_ref()) };
+    let at_times = |q: &Mat<f64>| if transpose { vt_times(v, q.as_ref()) } else { v_times(v, q.as_ref()) };
     let size = r + OVERSAMPLES;
     let n_iter = if (r as f64) < 0.1 * k.min(n) as f64 { 7 } else { 4 };
     let mut rng = NumpyRng::new(seed);
     // normal(size=(A.cols, size)) in C order.
-    let mut g = vec![0.0; a.ncols() * size];
+    let mut g = vec![0.0; a_cols * size];
     for x in g.iter_mut() {
         *x = rng.normal();
     }
-    let mut q = Mat::from_fn(a.ncols(), size, |i, j| g[i * size + j]);
+    let mut q = Mat::from_fn(a_cols, size, |i, j| g[i * size + j]);
     for _ in 0..n_iter {
-        q = orthonormal(&product(a, q.as_ref()));
-        q = orthonormal(&product(a.transpose(), q.as_ref()));
+        q = orthonormal(&a_times(&q));
+        q = orthonormal(&at_times(&q));
     }
-    let q = orthonormal(&product(a, q.as_ref()));
-    // B = Qᵀ A, computed as (Aᵀ Q)ᵀ so the blocks run along A's long side.
-    let bt = product(a.transpose(), q.as_ref());
+    let q = orthonormal(&a_times(&q));
+    // B = Qᵀ A, computed as (Aᵀ Q)ᵀ.
+    let bt = at_times(&q);
     let b = DMatrix::from_fn(bt.ncols(), bt.nrows(), |i, j| bt[(j, i)]);
     let svd = b.svd(true, true);
     let (u_hat, vt) = (svd.u.expect("asked for"), svd.v_t.expect("asked for"));

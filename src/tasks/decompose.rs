@@ -29,11 +29,12 @@ use crate::io::audio::{self, Audio, WavEncoding};
 use crate::io::matrix;
 use crate::io::outputs::{self, InputFile};
 use crate::job::Observer;
-use crate::model::beta_nmf::{self, BetaParams, BlindFactorization};
+use crate::model::beta_nmf::{self, BetaParams, BlindFactorization, Stored};
+use crate::model::nmf::Float;
 use crate::model::nmf_init::{self, InitMethod};
 use crate::pipeline::{magnitude_of, Magnitude, MAX_ANALYSIS_RATE, MAX_COMPONENTS, MAX_ITERATIONS};
 use crate::signal::hpss::{self, HpssParams};
-use crate::signal::stft::StftParams;
+use crate::signal::stft::{magnitude, Stft, StftParams};
 use crate::tasks::separate::{self, Grid, MaskStems, StemFile};
 
 /// The spectrogram a score-free job works on (librosa's defaults: 22050 Hz, 2048 / 512,
@@ -162,19 +163,34 @@ pub fn run_decompose(job: &DecomposeJob, observer: &dyn Observer) -> Result<Blin
     check_decompose(job)?;
     let audio = audio::read_audio(&job.audio)?;
     observer.finished("inputs read");
-    let v_full = spectrogram(&audio, &job.spectrogram)?;
-    let (v, part_mask) = match &job.hpss {
-        Some((part, p)) => {
-            let (mh, mp) = hpss::masks(&v_full, p)?;
-            let m = if *part == Part::Harmonic { mh } else { mp };
-            let v = v_full.zip_map(&m, |x, y| x * y);
-            (v, Some(m))
-        }
-        None => (v_full, None),
-    };
-    let v = v.map(|x| x as f64 + job.floor);
+    let (v, part_mask) = analysis_input(&audio, job)?;
+    // Without stems the recording is not needed any more.
+    let audio = if job.stems { Some(audio) } else { None };
     observer.finished("spectrogram");
-    let f = factorize(job, &v, observer)?;
+    let part_mask = part_mask.as_ref();
+    match v {
+        Input::Single(v) => decompose_input(job, &inputs, audio.as_ref(), &v, part_mask, observer),
+        Input::Double(v) => decompose_input(job, &inputs, audio.as_ref(), &v, part_mask, observer),
+    }
+}
+
+/// V as the factorization reads it: the f32 spectrogram's own values, or in f64 with a floor
+/// added (which f32 would round away).
+enum Input {
+    Single(DMatrix<f32>),
+    Double(DMatrix<f64>),
+}
+
+/// The factorization of V and every output.
+fn decompose_input<S: Float + Stored<f32> + Stored<f64>>(
+    job: &DecomposeJob,
+    inputs: &[PathBuf],
+    audio: Option<&Audio>,
+    v: &DMatrix<S>,
+    part_mask: Option<&DMatrix<f32>>,
+    observer: &dyn Observer,
+) -> Result<BlindSummary> {
+    let f = factorize(job, v, observer)?;
     observer.finished("factorized");
     let (w, h) = if job.sort {
         beta_nmf::reorder(&f.w, &f.h, &beta_nmf::sort_order(&f.w))
@@ -189,7 +205,8 @@ pub fn run_decompose(job: &DecomposeJob, observer: &dyn Observer) -> Result<Blin
     matrix::write_csv(&root.join("H.csv"), &h)?;
     write_components(&root.join("components.csv"), &w, &h, &job.spectrogram)?;
     let stems = if job.stems {
-        let written = component_stems(root, job, &audio, &v, &w, &h, part_mask.as_ref(), observer)?;
+        let audio = audio.expect("kept for the stems");
+        let written = component_stems(root, job, audio, v, &w, &h, part_mask, observer)?;
         observer.finished("stems written");
         written
     } else {
@@ -206,7 +223,7 @@ pub fn run_decompose(job: &DecomposeJob, observer: &dyn Observer) -> Result<Blin
         "errors": f.errors,
         "stems": stems.len(),
     });
-    write_record(root, "decompose", &inputs, job, results)?;
+    write_record(root, "decompose", inputs, job, results)?;
     staging.commit(&DECOMPOSE_OUTPUTS)?;
     Ok(BlindSummary {
         components: w.ncols(),
@@ -359,7 +376,8 @@ fn grid(s: &SpectrogramParams) -> Grid {
     }
 }
 
-/// |STFT|^power of the recording's mono mix-down at the analysis rate.
+/// |STFT|^power of the recording's mono mix-down at the analysis rate, in f32 as librosa
+/// computes it.
 fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>> {
     let x = audio.analysis_signal(s.sample_rate)?;
     let mut v = magnitude_of(&x, s.stft, Magnitude::Linear, 1.0)?;
@@ -372,8 +390,58 @@ fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>> {
     Ok(v)
 }
 
+/// V (see [`Input`]), or V ⊙ M of the HPSS part and M. Without HPSS, V is made block by block
+/// from the STFT, never held twice.
+fn analysis_input(audio: &Audio, job: &DecomposeJob) -> Result<(Input, Option<DMatrix<f32>>)> {
+    use rayon::prelude::*;
+    let s = &job.spectrogram;
+    let floor = job.floor;
+    let lift = |v: DMatrix<f32>| {
+        if floor > 0.0 {
+            Input::Double(v.map(|x| x as f64 + floor))
+        } else {
+            Input::Single(v)
+        }
+    };
+    if let Some((part, p)) = &job.hpss {
+        let full = spectrogram(audio, s)?;
+        let (mh, mp) = hpss::masks(&full, p)?;
+        let m = if *part == Part::Harmonic { mh } else { mp };
+        let v = full.zip_map(&m, |x, y| x * y);
+        return Ok((lift(v), Some(m)));
+    }
+    if floor == 0.0 {
+        return Ok((Input::Single(spectrogram(audio, s)?), None));
+    }
+    let x = audio.analysis_signal(s.sample_rate)?;
+    let stft = Stft::new(s.stft)?;
+    let (k, n) = (s.stft.n_bins(), s.stft.n_frames(x.len()));
+    if n == 0 {
+        return Err(Error::Param("the recording is too short for one frame".into()));
+    }
+    const BLOCK: usize = 256;
+    let mut v = DMatrix::<f64>::zeros(k, n);
+    v.as_mut_slice()
+        .par_chunks_mut(BLOCK * k)
+        .enumerate()
+        .for_each(|(b, out)| {
+            let from = b * BLOCK;
+            let spec = stft.forward_range(&x, from, from + out.len() / k);
+            for (o, c) in out.iter_mut().zip(&spec.data) {
+                let m = magnitude(*c);
+                let m = if s.power == 2 { m * m } else { m };
+                *o = m as f64 + floor;
+            }
+        });
+    Ok((Input::Double(v), None))
+}
+
 /// The initial W and H and the factorization.
-fn factorize(job: &DecomposeJob, v: &DMatrix<f64>, observer: &dyn Observer) -> Result<BlindFactorization> {
+fn factorize<S: Float + Stored<f32> + Stored<f64>>(
+    job: &DecomposeJob,
+    v: &DMatrix<S>,
+    observer: &dyn Observer,
+) -> Result<BlindFactorization> {
     let (w0, h0) = match &job.start {
         Start::Method { method, seed } => nmf_init::initialize(v, job.components, *method, *seed)?,
         Start::Dictionary { path } => {
@@ -425,11 +493,11 @@ fn write_components(path: &Path, w: &DMatrix<f64>, h: &DMatrix<f64>, s: &Spectro
 
 /// The component stems and the residual (see the module's documentation).
 #[allow(clippy::too_many_arguments)]
-fn component_stems(
+fn component_stems<S: Float>(
     root: &Path,
     job: &DecomposeJob,
     audio: &Audio,
-    v: &DMatrix<f64>,
+    v: &DMatrix<S>,
     w: &DMatrix<f64>,
     h: &DMatrix<f64>,
     part_mask: Option<&DMatrix<f32>>,
@@ -454,8 +522,8 @@ fn component_stems(
 }
 
 /// M_c for frames `from..to` (see the module's documentation).
-fn component_masks(
-    v: &DMatrix<f64>,
+fn component_masks<S: Float>(
+    v: &DMatrix<S>,
     w: &DMatrix<f64>,
     h: &DMatrix<f64>,
     part_mask: Option<&DMatrix<f32>>,
@@ -475,7 +543,7 @@ fn component_masks(
     }
     for (i, tot) in total.iter_mut().enumerate() {
         let (kk, n) = (i % k, i / k);
-        *tot = pow((v[(kk, from + n)] - sum[i]).max(0.0));
+        *tot = pow((v[(kk, from + n)].to_f64() - sum[i]).max(0.0));
     }
     for m in models.iter_mut() {
         m.apply(|x| *x = pow(*x));
