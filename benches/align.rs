@@ -127,28 +127,10 @@ fn align_process(dir: &Path, input: &Input) -> (f64, f64) {
         .arg(&out)
         .spawn()
         .unwrap();
-    let (ok, rss) = wait_rss(child);
+    let (ok, rss) = common::wait_rss(child);
     let wall = t.elapsed().as_secs_f64();
     assert!(ok, "align failed on {}", input.name);
     (wall, rss / 1e6)
-}
-
-/// Waits for `child`; whether it succeeded and its peak RSS in bytes.
-#[cfg(target_os = "linux")]
-fn wait_rss(child: std::process::Child) -> (bool, f64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, usage.ru_maxrss as f64 * 1024.0)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn wait_rss(mut child: std::process::Child) -> (bool, f64) {
-    (child.wait().unwrap().success(), f64::NAN)
 }
 
 /// synctoolbox's notebook pipeline (sync_audio_score_full) on the input, timed inside Python:

@@ -1,4 +1,5 @@
-//! The benches' shared input: the bundled Chopin excerpt repeated to a given length.
+//! The benches' shared input, the bundled Chopin excerpt repeated to a given length, and the
+//! peak memory of a child process.
 
 use std::path::{Path, PathBuf};
 
@@ -64,4 +65,22 @@ impl Repeated {
         }
         notes
     }
+}
+
+/// Waits for `child`; whether it succeeded and its peak RSS in bytes.
+#[cfg(target_os = "linux")]
+pub fn wait_rss(child: std::process::Child) -> (bool, f64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, usage.ru_maxrss as f64 * 1024.0)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn wait_rss(mut child: std::process::Child) -> (bool, f64) {
+    (child.wait().unwrap().success(), f64::NAN)
 }

@@ -87,29 +87,26 @@ pub fn masks(s: &DMatrix<f32>, p: &HpssParams) -> Result<(DMatrix<f32>, DMatrix<
             "HPSS needs a finite non-negative spectrogram".into(),
         ));
     }
-    let harm = median_along_time(s, p.kernel_harmonic);
-    let perc = median_along_frequency(s, p.kernel_percussive);
+    let mut harm = median_along_time(s, p.kernel_harmonic);
+    let mut perc = median_along_frequency(s, p.kernel_percussive);
     let split_zeros = p.margin_harmonic == 1.0 && p.margin_percussive == 1.0;
-    let mh = softmask(&harm, &perc, p.margin_harmonic as f32, p.power, split_zeros);
-    let mp = softmask(&perc, &harm, p.margin_percussive as f32, p.power, split_zeros);
-    Ok((mh, mp))
-}
-
-/// librosa's `util.softmask(x, margin·x_ref, power, split_zeros)`.
-fn softmask(x: &DMatrix<f32>, x_ref: &DMatrix<f32>, margin: f32, power: f64, split: bool) -> DMatrix<f32> {
-    let mut out = DMatrix::<f32>::zeros(x.nrows(), x.ncols());
-    out.as_mut_slice()
+    let (bh, bp) = (p.margin_harmonic as f32, p.margin_percussive as f32);
+    // Both masks in place of the filtered spectrograms, entry by entry.
+    harm.as_mut_slice()
         .par_chunks_mut(1 << 14)
-        .zip(x.as_slice().par_chunks(1 << 14))
-        .zip(x_ref.as_slice().par_chunks(1 << 14))
-        .for_each(|((o, a), b)| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = soft(a, b * margin, power, split);
+        .zip(perc.as_mut_slice().par_chunks_mut(1 << 14))
+        .for_each(|(hs, ps)| {
+            for (h, q) in hs.iter_mut().zip(ps.iter_mut()) {
+                let (a, b) = (*h, *q);
+                *h = soft(a, b * bh, p.power, split_zeros);
+                *q = soft(b, a * bp, p.power, split_zeros);
             }
         });
-    out
+    Ok((harm, perc))
 }
 
+/// librosa's `util.softmask(x, x_ref, power, split_zeros)` for one entry (x_ref already times
+/// the margin).
 #[inline(always)]
 fn soft(x: f32, x_ref: f32, power: f64, split: bool) -> f32 {
     if power.is_infinite() {
@@ -167,19 +164,32 @@ fn running_median(x: &[f32], len: usize, out: &mut [f32]) {
     }
 }
 
-/// The median filter along each row (time).
+/// Rows per job of the time filter.
+const ROWS: usize = 16;
+
+/// The median filter along each row (time): rows in groups, each group's results written
+/// into the output under a lock (the filtering, not the writing, is the work).
 fn median_along_time(s: &DMatrix<f32>, len: usize) -> DMatrix<f32> {
     let (k, n) = s.shape();
-    let rows: Vec<Vec<f32>> = (0..k)
-        .into_par_iter()
-        .map(|i| {
-            let row: Vec<f32> = s.row(i).iter().copied().collect();
-            let mut out = vec![0.0; n];
-            running_median(&row, len, &mut out);
-            out
-        })
-        .collect();
-    DMatrix::from_fn(k, n, |i, j| rows[i][j])
+    let out = std::sync::Mutex::new(DMatrix::<f32>::zeros(k, n));
+    (0..k.div_ceil(ROWS)).into_par_iter().for_each(|g| {
+        let rows = g * ROWS..((g + 1) * ROWS).min(k);
+        let mut done = vec![0.0f32; rows.len() * n];
+        let mut row = vec![0.0f32; n];
+        for (i, r) in rows.clone().enumerate() {
+            for (x, y) in row.iter_mut().zip(s.row(r).iter()) {
+                *x = *y;
+            }
+            running_median(&row, len, &mut done[i * n..(i + 1) * n]);
+        }
+        let mut o = out.lock().expect("no panics while held");
+        for (i, r) in rows.enumerate() {
+            for (j, &x) in done[i * n..(i + 1) * n].iter().enumerate() {
+                o[(r, j)] = x;
+            }
+        }
+    });
+    out.into_inner().expect("no panics while held")
 }
 
 /// The median filter along each column (frequency).

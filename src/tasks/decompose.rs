@@ -243,6 +243,8 @@ pub fn run_hpss(job: &HpssJob, observer: &dyn Observer) -> Result<BlindSummary> 
     observer.finished("inputs read");
     let v = spectrogram(&audio, &job.spectrogram)?;
     let (mh, mp) = hpss::masks(&v, &job.params)?;
+    let (bins, frames) = v.shape();
+    drop(v);
     observer.finished("masks");
     let staging = Staging::new(&job.outdir)?;
     let root = staging.root();
@@ -254,7 +256,7 @@ pub fn run_hpss(job: &HpssJob, observer: &dyn Observer) -> Result<BlindSummary> 
     let req = MaskStems {
         audio: &audio,
         grid: grid(&job.spectrogram),
-        n_frames: v.ncols(),
+        n_frames: frames,
         dir: "",
         kind: "part",
         names: &names,
@@ -270,8 +272,8 @@ pub fn run_hpss(job: &HpssJob, observer: &dyn Observer) -> Result<BlindSummary> 
     let stems = separate::write_mask_stems(root, &req, &masks, &progress)?;
     observer.finished("stems written");
     let results = serde_json::json!({
-        "bins": v.nrows(),
-        "frames": v.ncols(),
+        "bins": bins,
+        "frames": frames,
         "stems": stems.len(),
         "masks_written": job.masks,
     });
@@ -378,7 +380,7 @@ fn grid(s: &SpectrogramParams) -> Grid {
 
 /// |STFT|^power of the recording's mono mix-down at the analysis rate, in f32 as librosa
 /// computes it.
-fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>> {
+pub fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>> {
     let x = audio.analysis_signal(s.sample_rate)?;
     let mut v = magnitude_of(&x, s.stft, Magnitude::Linear, 1.0)?;
     if s.power == 2 {
