@@ -38,10 +38,26 @@ struct Case {
 }
 
 const CASES: [Case; 4] = [
-    Case { name: "β=2 f64", beta: 2.0, precision: Precision::Double },
-    Case { name: "β=2 f32", beta: 2.0, precision: Precision::Single },
-    Case { name: "β=1 f64", beta: 1.0, precision: Precision::Double },
-    Case { name: "β=1 f32", beta: 1.0, precision: Precision::Single },
+    Case {
+        name: "β=2 f64",
+        beta: 2.0,
+        precision: Precision::Double,
+    },
+    Case {
+        name: "β=2 f32",
+        beta: 2.0,
+        precision: Precision::Single,
+    },
+    Case {
+        name: "β=1 f64",
+        beta: 1.0,
+        precision: Precision::Double,
+    },
+    Case {
+        name: "β=1 f32",
+        beta: 1.0,
+        precision: Precision::Single,
+    },
 ];
 
 fn main() {
@@ -50,7 +66,10 @@ fn main() {
     std::fs::create_dir_all(dir).unwrap();
     let minutes: &[f64] = if quick { &[1.0] } else { &[1.0, 10.0] };
     let python = std::env::var("SCORENMF_BENCH_PYTHON").ok();
-    println!("scorenmf score-free bench ({} threads; R {R}, {ITERATIONS} iterations)", rayon::current_num_threads());
+    println!(
+        "scorenmf score-free bench ({} threads; R {R}, {ITERATIONS} iterations)",
+        rayon::current_num_threads()
+    );
     println!("| input | task | scorenmf process s | peak MB | alone s | Python process s | peak MB | alone s | process × | alone × | memory ratio |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &m in minutes {
@@ -58,7 +77,9 @@ fn main() {
         for case in &CASES {
             let ours = decompose_process(dir, &r.wav, case);
             let alone = decompose_alone(&r.wav, case);
-            let py = python.as_deref().and_then(|p| python_decompose(p, &r.wav, case));
+            let py = python
+                .as_deref()
+                .and_then(|p| python_decompose(p, &r.wav, case));
             row(&r.name, case.name, ours, alone, py);
         }
         let ours = hpss_process(dir, &r.wav);
@@ -78,7 +99,10 @@ fn row(input: &str, task: &str, ours: (f64, f64), alone: f64, py: Option<(f64, f
         ),
         None => ("-".into(), "-".into(), "-".into(), "- | - | -".into()),
     };
-    println!("| {input} | {task} | {:.2} | {:.0} | {alone:.2} | {ps} | {pm} | {pa} | {ratio} |", ours.0, ours.1);
+    println!(
+        "| {input} | {task} | {:.2} | {:.0} | {alone:.2} | {ps} | {pm} | {pa} | {ratio} |",
+        ours.0, ours.1
+    );
 }
 
 fn precision_arg(p: Precision) -> &'static str {
@@ -97,8 +121,21 @@ fn decompose_process(dir: &Path, wav: &Path, case: &Case) -> (f64, f64) {
         .arg(wav)
         .arg("-o")
         .arg(&out)
-        .args(["-n", &R.to_string(), "--beta", &case.beta.to_string(), "--tol", "0"])
-        .args(["--max-iter", &ITERATIONS.to_string(), "--no-stems", "--precision", precision_arg(case.precision)])
+        .args([
+            "-n",
+            &R.to_string(),
+            "--beta",
+            &case.beta.to_string(),
+            "--tol",
+            "0",
+        ])
+        .args([
+            "--max-iter",
+            &ITERATIONS.to_string(),
+            "--no-stems",
+            "--precision",
+            precision_arg(case.precision),
+        ])
         .spawn()
         .unwrap();
     let (ok, rss) = common::wait_rss(child);
@@ -168,7 +205,10 @@ fn python_run(python: &str, code: &str, args: &[&str]) -> Option<(f64, f64, f64)
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let line = text.lines().find(|l| l.starts_with("ALONE"))?;
-    let mut it = line.split_whitespace().skip(1).filter_map(|v| v.parse::<f64>().ok());
+    let mut it = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse::<f64>().ok());
     let (alone, rss) = (it.next()?, it.next()?);
     Some((wall, rss, alone))
 }
@@ -223,5 +263,9 @@ print("ALONE", alone, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 "#;
     let out: PathBuf = dir.join("out_librosa_hpss");
     std::fs::create_dir_all(&out).ok()?;
-    python_run(python, code, &[&wav.display().to_string(), &out.display().to_string()])
+    python_run(
+        python,
+        code,
+        &[&wav.display().to_string(), &out.display().to_string()],
+    )
 }

@@ -204,7 +204,12 @@ fn bad_midi_scores() {
 
 #[test]
 fn help_for_every_command() {
-    for args in [&["--help"][..], &["inspect", "--help"], &["decompose", "--help"], &["hpss", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["inspect", "--help"],
+        &["decompose", "--help"],
+        &["hpss", "--help"],
+    ] {
         let (code, out, _) = scorenmf(args);
         assert_eq!(code, 0);
         assert!(out.contains("Usage: scorenmf"), "{out}");

@@ -84,13 +84,33 @@ fn wavs(dir: &Path) -> Vec<PathBuf> {
 fn decompose_matches_librosa_on_the_example_and_stems_add_up() {
     let t = TempDir::new("example");
     let out = t.path("kl");
-    let (code, err) = scorenmf(&["decompose", WAV, "-o", &out, "-n", "8", "--beta", "1", "--sort"]);
+    let (code, err) = scorenmf(&[
+        "decompose",
+        WAV,
+        "-o",
+        &out,
+        "-n",
+        "8",
+        "--beta",
+        "1",
+        "--sort",
+    ]);
     assert_eq!(code, 0, "{err}");
     let o = Path::new(&out);
-    let (w, h) = (read_matrix(&o.join("W.npy")).unwrap(), read_matrix(&o.join("H.npy")).unwrap());
-    let (dw, dh) = (relative(&w, &fixture("example_kl_sorted_W")), relative(&h, &fixture("example_kl_sorted_H")));
+    let (w, h) = (
+        read_matrix(&o.join("W.npy")).unwrap(),
+        read_matrix(&o.join("H.npy")).unwrap(),
+    );
+    let (dw, dh) = (
+        relative(&w, &fixture("example_kl_sorted_W")),
+        relative(&h, &fixture("example_kl_sorted_H")),
+    );
     assert!(dw < 1e-6 && dh < 1e-6, "W {dw:.2e}, H {dh:.2e}");
-    assert_eq!(read_matrix(&o.join("W.csv")).unwrap(), w, "the CSV holds the same numbers");
+    assert_eq!(
+        read_matrix(&o.join("W.csv")).unwrap(),
+        w,
+        "the CSV holds the same numbers"
+    );
     let mut stems = wavs(&o.join("stems/component"));
     assert_eq!(stems.len(), 8);
     stems.push(o.join("stems/residual.wav"));
@@ -102,9 +122,17 @@ fn decompose_matches_librosa_on_the_example_and_stems_add_up() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     // 16-bit stems: each rounds by half a step.
-    assert!(worst <= 9.5 / 32768.0, "stems + residual differ from the mix by {worst}");
+    assert!(
+        worst <= 9.5 / 32768.0,
+        "stems + residual differ from the mix by {worst}"
+    );
     // Each component carries some of the recording, and the residual is small.
-    let energy = |p: &Path| read_audio(p).unwrap().channels[0].iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+    let energy = |p: &Path| {
+        read_audio(p).unwrap().channels[0]
+            .iter()
+            .map(|x| (*x as f64).powi(2))
+            .sum::<f64>()
+    };
     let mix_energy: f64 = mix.channels[0].iter().map(|x| (*x as f64).powi(2)).sum();
     for s in &stems[..8] {
         assert!(energy(s) > 1e-4 * mix_energy, "{} is silent", s.display());
@@ -116,8 +144,15 @@ fn decompose_matches_librosa_on_the_example_and_stems_add_up() {
     assert_eq!(run["params"]["nmf"]["beta"], 1.0);
     assert_eq!(run["results"]["components"], 8);
     let csv = std::fs::read_to_string(o.join("components.csv")).unwrap();
-    let peaks: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
-    assert!(peaks.windows(2).all(|p| p[0] <= p[1]), "sorted by peak: {peaks:?}");
+    let peaks: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        peaks.windows(2).all(|p| p[0] <= p[1]),
+        "sorted by peak: {peaks:?}"
+    );
 }
 
 /// A dictionary learnt on the example, kept fixed: W stays, H fits, and the same command with
@@ -126,25 +161,48 @@ fn decompose_matches_librosa_on_the_example_and_stems_add_up() {
 fn a_learnt_dictionary_is_reused_as_fixed_templates_deterministically() {
     let t = TempDir::new("dict");
     let learn = t.path("learn");
-    assert_eq!(scorenmf(&["decompose", WAV, "-o", &learn, "-n", "6", "--no-stems"]).0, 0);
+    assert_eq!(
+        scorenmf(&["decompose", WAV, "-o", &learn, "-n", "6", "--no-stems"]).0,
+        0
+    );
     let dict = format!("{learn}/W.npy");
     let mut outs = Vec::new();
     for threads in ["1", "2"] {
         let out = t.path(&format!("fit{threads}"));
         let (code, err) = scorenmf(&[
-            "decompose", WAV, "-o", &out, "--init-w", &dict, "--fixed-w", "--beta", "1", "--threads", threads,
+            "decompose",
+            WAV,
+            "-o",
+            &out,
+            "--init-w",
+            &dict,
+            "--fixed-w",
+            "--beta",
+            "1",
+            "--threads",
+            threads,
         ]);
         assert_eq!(code, 0, "{err}");
         outs.push(out);
     }
     let w = read_matrix(Path::new(&format!("{}/W.npy", outs[0]))).unwrap();
-    assert_eq!(w, read_matrix(Path::new(&dict)).unwrap(), "fixed templates unchanged");
+    assert_eq!(
+        w,
+        read_matrix(Path::new(&dict)).unwrap(),
+        "fixed templates unchanged"
+    );
     let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{}/run.json", outs[0])).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/run.json", outs[0])).unwrap())
+            .unwrap();
     let e0 = run["results"]["error_at_init"].as_f64().unwrap();
     let e = run["results"]["reconstruction_error"].as_f64().unwrap();
     assert!(e < 0.5 * e0, "the activations fit: {e0} → {e}");
-    for f in ["H.npy", "W.npy", "stems/component/00.wav", "stems/residual.wav"] {
+    for f in [
+        "H.npy",
+        "W.npy",
+        "stems/component/00.wav",
+        "stems/residual.wav",
+    ] {
         let a = std::fs::read(format!("{}/{f}", outs[0])).unwrap();
         let b = std::fs::read(format!("{}/{f}", outs[1])).unwrap();
         assert!(a == b, "{f} differs between 1 and 2 threads");
@@ -158,7 +216,9 @@ fn hpss_splits_a_tone_from_clicks() {
     let t = TempDir::new("hpss");
     let rate = 22050u32;
     let n = rate as usize * 3;
-    let tone: Vec<f32> = (0..n).map(|i| 0.3 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin()).collect();
+    let tone: Vec<f32> = (0..n)
+        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin())
+        .collect();
     let mut clicks = vec![0.0f32; n];
     for k in (rate as usize / 4..n).step_by(rate as usize / 2) {
         for j in 0..20 {
@@ -171,9 +231,18 @@ fn hpss_splits_a_tone_from_clicks() {
         seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
         (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
     };
-    let mix: Vec<f32> = tone.iter().zip(&clicks).map(|(a, b)| a + b + 0.05 * noise()).collect();
+    let mix: Vec<f32> = tone
+        .iter()
+        .zip(&clicks)
+        .map(|(a, b)| a + b + 0.05 * noise())
+        .collect();
     let wav = t.path("mix.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut wr = hound::WavWriter::create(&wav, spec).unwrap();
     for x in &mix {
         wr.write_sample(*x).unwrap();
@@ -183,30 +252,82 @@ fn hpss_splits_a_tone_from_clicks() {
     let (code, err) = scorenmf(&["hpss", &wav, "-o", &out, "--masks"]);
     assert_eq!(code, 0, "{err}");
     let o = Path::new(&out);
-    let h = read_audio(&o.join("stems/harmonic.wav")).unwrap().channels.remove(0);
-    let p = read_audio(&o.join("stems/percussive.wav")).unwrap().channels.remove(0);
+    let h = read_audio(&o.join("stems/harmonic.wav"))
+        .unwrap()
+        .channels
+        .remove(0);
+    let p = read_audio(&o.join("stems/percussive.wav"))
+        .unwrap()
+        .channels
+        .remove(0);
     let corr = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64) * (*y as f64))
+            .sum();
         let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         dot / (na * nb)
     };
-    assert!(corr(&h, &tone) > 0.9, "harmonic ~ tone: {}", corr(&h, &tone));
-    assert!(corr(&p, &clicks) > 0.8, "percussive ~ clicks: {}", corr(&p, &clicks));
-    let total = sum_of(&[o.join("stems/harmonic.wav"), o.join("stems/percussive.wav"), o.join("stems/residual.wav")]);
-    let worst = total[0].iter().zip(&mix).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-5, "parts + residual differ from the mix by {worst}");
+    assert!(
+        corr(&h, &tone) > 0.9,
+        "harmonic ~ tone: {}",
+        corr(&h, &tone)
+    );
+    assert!(
+        corr(&p, &clicks) > 0.8,
+        "percussive ~ clicks: {}",
+        corr(&p, &clicks)
+    );
+    let total = sum_of(&[
+        o.join("stems/harmonic.wav"),
+        o.join("stems/percussive.wav"),
+        o.join("stems/residual.wav"),
+    ]);
+    let worst = total[0]
+        .iter()
+        .zip(&mix)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-5,
+        "parts + residual differ from the mix by {worst}"
+    );
     let mh = read_matrix(&o.join("mask_harmonic.npy")).unwrap();
     assert_eq!(mh.shape(), (1025, 1 + n / 512));
     let (code, err) = scorenmf(&["hpss", &wav, "-o", &t.path("margin"), "--margin", "3"]);
     assert_eq!(code, 0, "{err}");
-    let res = read_audio(Path::new(&t.path("margin/stems/residual.wav"))).unwrap().channels.remove(0);
+    let res = read_audio(Path::new(&t.path("margin/stems/residual.wav")))
+        .unwrap()
+        .channels
+        .remove(0);
     let e = |x: &[f32]| x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
-    let res1 = read_audio(&o.join("stems/residual.wav")).unwrap().channels.remove(0);
-    assert!(e(&res) > 2e-4 * e(&mix), "a margin of 3 leaves a residual: {}", e(&res) / e(&mix));
-    assert!(e(&res1) < 1e-6 * e(&mix), "margins of 1 leave none: {}", e(&res1) / e(&mix));
+    let res1 = read_audio(&o.join("stems/residual.wav"))
+        .unwrap()
+        .channels
+        .remove(0);
+    assert!(
+        e(&res) > 2e-4 * e(&mix),
+        "a margin of 3 leaves a residual: {}",
+        e(&res) / e(&mix)
+    );
+    assert!(
+        e(&res1) < 1e-6 * e(&mix),
+        "margins of 1 leave none: {}",
+        e(&res1) / e(&mix)
+    );
     // HPSS as the decomposition's pre-step.
-    let (code, err) = scorenmf(&["decompose", &wav, "-o", &t.path("dh"), "-n", "2", "--hpss", "harmonic"]);
+    let (code, err) = scorenmf(&[
+        "decompose",
+        &wav,
+        "-o",
+        &t.path("dh"),
+        "-n",
+        "2",
+        "--hpss",
+        "harmonic",
+    ]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -215,7 +336,12 @@ fn bad_input_is_one_line_with_exit_code_2() {
     let t = TempDir::new("bad");
     let out = t.path("o");
     let silent = t.path("silent.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 22050, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut wr = hound::WavWriter::create(&silent, spec).unwrap();
     for _ in 0..22050 {
         wr.write_sample(0i16).unwrap();
@@ -226,26 +352,86 @@ fn bad_input_is_one_line_with_exit_code_2() {
     let neg_dict = t.path("neg.csv");
     std::fs::write(&neg_dict, "-1\n".repeat(1025)).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["decompose", WAV, "-o", &out, "--fixed-w"], "--fixed-w needs a dictionary"),
-        (vec!["decompose", WAV, "-o", &out, "--init-w", &short_dict], "dict.csv: 2 rows, but the spectrogram has 1025 bins"),
-        (vec!["decompose", WAV, "-o", &out, "--init-w", &neg_dict], "neg.csv: holds negative entries"),
-        (vec!["decompose", &silent, "-o", &out, "--beta", "0"], "--floor"),
-        (vec!["decompose", WAV, "-o", &out, "-n", "0"], "--components 0"),
-        (vec!["decompose", WAV, "-o", &out, "-n", "5000"], "--components 5000"),
-        (vec!["decompose", WAV, "-o", &out, "--beta", "nan"], "--beta NaN"),
-        (vec!["decompose", WAV, "-o", &out, "--l1-ratio", "2"], "L1 ratio"),
+        (
+            vec!["decompose", WAV, "-o", &out, "--fixed-w"],
+            "--fixed-w needs a dictionary",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--init-w", &short_dict],
+            "dict.csv: 2 rows, but the spectrogram has 1025 bins",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--init-w", &neg_dict],
+            "neg.csv: holds negative entries",
+        ),
+        (
+            vec!["decompose", &silent, "-o", &out, "--beta", "0"],
+            "silent.wav: its spectrogram has zeros",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "-n", "0"],
+            "--components 0",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "-n", "5000"],
+            "--components 5000",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--beta", "nan"],
+            "--beta NaN",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--l1-ratio", "2"],
+            "L1 ratio",
+        ),
         (vec!["decompose", WAV, "-o", &out, "--alpha-h=-1"], "alphas"),
         (vec!["decompose", WAV, "-o", &out, "--tol=-1"], "--tol"),
-        (vec!["decompose", WAV, "-o", &out, "--floor", "inf"], "--floor"),
-        (vec!["decompose", WAV, "-o", &out, "--mask-power", "0"], "--mask-power"),
-        (vec!["decompose", WAV, "-o", &out, "--power", "3"], "--power 3"),
+        (
+            vec!["decompose", WAV, "-o", &out, "--floor", "inf"],
+            "--floor",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--mask-power", "0"],
+            "--mask-power",
+        ),
+        (
+            vec!["decompose", WAV, "-o", &out, "--power", "3"],
+            "--power 3",
+        ),
         (vec!["decompose", WAV, "-o", &out, "--hop", "0"], "hop 0"),
-        (vec!["decompose", WAV, "-o", &out, "--sr", "500"], "--sr 500"),
-        (vec!["decompose", WAV, "-o", &out, "--init", "nndsvd", "-n", "1000"], "min(bins, frames)"),
-        (vec!["hpss", WAV, "-o", &out, "--margin", "0.5"], "margins must be at least 1"),
-        (vec!["hpss", WAV, "-o", &out, "--kernel-size", "0"], "kernels must be at least 1"),
-        (vec!["hpss", WAV, "-o", &out, "--kernel-size", "5000"], "at most 1001"),
-        (vec!["hpss", WAV, "-o", &out, "--mask-exponent=-1"], "power -1"),
+        (
+            vec!["decompose", WAV, "-o", &out, "--sr", "500"],
+            "--sr 500",
+        ),
+        (
+            vec![
+                "decompose",
+                WAV,
+                "-o",
+                &out,
+                "--init",
+                "nndsvd",
+                "-n",
+                "1000",
+            ],
+            "min(bins, frames)",
+        ),
+        (
+            vec!["hpss", WAV, "-o", &out, "--margin", "0.5"],
+            "margins must be at least 1",
+        ),
+        (
+            vec!["hpss", WAV, "-o", &out, "--kernel-size", "0"],
+            "kernels must be at least 1",
+        ),
+        (
+            vec!["hpss", WAV, "-o", &out, "--kernel-size", "5000"],
+            "at most 1001",
+        ),
+        (
+            vec!["hpss", WAV, "-o", &out, "--mask-exponent=-1"],
+            "power -1",
+        ),
         (vec!["hpss", "missing.wav", "-o", &out], "missing.wav"),
     ];
     for (args, expect) in cases {
@@ -257,9 +443,19 @@ fn bad_input_is_one_line_with_exit_code_2() {
     assert!(!Path::new(&out).exists(), "nothing written for bad input");
     // A dictionary inside the output folder it would be replaced in.
     let learn = t.path("learn");
-    assert_eq!(scorenmf(&["decompose", WAV, "-o", &learn, "-n", "2", "--no-stems"]).0, 0);
+    assert_eq!(
+        scorenmf(&["decompose", WAV, "-o", &learn, "-n", "2", "--no-stems"]).0,
+        0
+    );
     let before = std::fs::read(format!("{learn}/W.npy")).unwrap();
-    let (code, err) = scorenmf(&["decompose", WAV, "-o", &learn, "--init-w", &format!("{learn}/W.npy")]);
+    let (code, err) = scorenmf(&[
+        "decompose",
+        WAV,
+        "-o",
+        &learn,
+        "--init-w",
+        &format!("{learn}/W.npy"),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("would overwrite the input"), "{err}");
     assert_eq!(std::fs::read(format!("{learn}/W.npy")).unwrap(), before);

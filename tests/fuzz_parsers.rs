@@ -28,6 +28,8 @@ fn all_parsers(bytes: &[u8]) {
     let _ = midi::parse(p, bytes);
     let _ = musicxml::parse(p, bytes, Repeats::Written);
     let _ = audio::decode(p, bytes.to_vec());
+    let _ = scorenmf::io::matrix::parse(Path::new("fuzz.npy"), bytes);
+    let _ = scorenmf::io::matrix::parse(Path::new("fuzz.csv"), bytes);
 }
 
 /// Real files of every kind, the seeds for truncation and mutation.
@@ -43,6 +45,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "tests/data/audio/stereo_440_660.mp3",
         "tests/data/audio/stereo_440_660.ogg",
         "tests/data/audio/stereo_440_660_f64.wav",
+        "tests/data/decompose/fro_nndsvda_W.npy",
     ]
     .iter()
     .map(|f| std::fs::read(f).unwrap())

@@ -83,11 +83,18 @@ impl HpssOpts {
     fn params(&self) -> HpssParams {
         let two = |v: &[usize]| (v[0], *v.get(1).unwrap_or(&v[0]));
         let (kh, kp) = two(&self.kernel_size);
-        let (mh, mp) = (self.margin[0], *self.margin.get(1).unwrap_or(&self.margin[0]));
+        let (mh, mp) = (
+            self.margin[0],
+            *self.margin.get(1).unwrap_or(&self.margin[0]),
+        );
         HpssParams {
             kernel_harmonic: kh,
             kernel_percussive: kp,
-            power: if self.binary { f64::INFINITY } else { self.exponent },
+            power: if self.binary {
+                f64::INFINITY
+            } else {
+                self.exponent
+            },
             margin_harmonic: mh,
             margin_percussive: mp,
         }

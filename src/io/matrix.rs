@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::Path;
 
 use nalgebra::DMatrix;
-use ndarray::Array2;
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray::{Array2, ArrayView2};
+use ndarray_npy::{ViewNpyExt, WriteNpyExt};
 
 use crate::error::{Error, Result};
 use crate::io::atomic;
@@ -25,10 +25,19 @@ fn bad(path: &Path, msg: impl Into<String>) -> Error {
 /// Reads a 2-D matrix from `.npy` or CSV (by the file's extension: `.npy`, else CSV).
 pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-    let m = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
-        read_npy(path, &bytes)?
+    parse(path, &bytes)
+}
+
+/// A matrix from the bytes of `path` (`.npy` or CSV by its extension; the path names the file
+/// in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<DMatrix<f64>> {
+    let m = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        read_npy(path, bytes)?
     } else {
-        read_csv(path, &bytes)?
+        read_csv(path, bytes)?
     };
     if let Some(x) = m.iter().find(|x| !x.is_finite()) {
         return Err(bad(path, format!("holds {x}; every entry must be finite")));
@@ -36,18 +45,55 @@ pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
     Ok(m)
 }
 
+/// A `.npy` file's matrix. The header's declared length is checked against the file first,
+/// and the data is viewed in place (ndarray-npy checks that the shape fits the bytes), so a
+/// corrupt header never makes the reader allocate what the file does not hold.
 fn read_npy(path: &Path, bytes: &[u8]) -> Result<DMatrix<f64>> {
-    let to_matrix = |a: Array2<f64>| DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)]);
-    match Array2::<f64>::read_npy(bytes) {
+    npy_header_fits(bytes).map_err(|msg| bad(path, msg))?;
+    // An 8-byte aligned copy, so the data (at a multiple of 16 or 64 bytes in the file) can be
+    // viewed as f64 or f32.
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    // SAFETY: `words` has room for `bytes.len()` bytes; u64 has no invalid bit patterns.
+    let aligned: &mut [u8] =
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), bytes.len()) };
+    aligned.copy_from_slice(bytes);
+    let aligned: &[u8] = aligned;
+    let to_matrix = |a: ArrayView2<f64>| DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)]);
+    match ArrayView2::<f64>::view_npy(aligned) {
         Ok(a) => Ok(to_matrix(a)),
-        Err(first) => match Array2::<f32>::read_npy(bytes) {
-            Ok(a) => Ok(to_matrix(a.mapv(f64::from))),
+        Err(first) => match ArrayView2::<f32>::view_npy(aligned) {
+            Ok(a) => Ok(DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| {
+                a[(i, j)] as f64
+            })),
             Err(_) => Err(bad(
                 path,
-                format!("not a 2-D float64 or float32 .npy array: {first}"),
+                format!("not a 2-D little-endian float64 or float32 .npy array: {first}"),
             )),
         },
     }
+}
+
+/// Checks the `.npy` magic, version and that the header the file declares lies within it.
+fn npy_header_fits(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (no \\x93NUMPY magic string)".into());
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        2 | 3 => return Err("truncated .npy header".into()),
+        v => return Err(format!(".npy format version {v} is not supported")),
+    };
+    if start + len > bytes.len() {
+        return Err(format!(
+            "truncated: its header declares {len} bytes, the file has {}",
+            bytes.len()
+        ));
+    }
+    Ok(())
 }
 
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<DMatrix<f64>> {
@@ -91,7 +137,9 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<DMatrix<f64>> {
     if rows.is_empty() || rows[0].is_empty() {
         return Err(bad(path, "holds no matrix"));
     }
-    Ok(DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j]))
+    Ok(DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| {
+        rows[i][j]
+    }))
 }
 
 /// Writes `m` as float64 `.npy` (C order), atomically.
@@ -133,6 +181,21 @@ mod tests {
         assert!(e.contains("line 2, column 2"), "{e}");
         std::fs::write(dir.join("bad.npy"), "not numpy").unwrap();
         assert!(read_matrix(&dir.join("bad.npy")).is_err());
+        // A header that claims 4 GB, and a shape the data does not fill: errors, no allocation.
+        let mut huge = b"\x93NUMPY\x02\x00".to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(dir.join("huge.npy"), &huge).unwrap();
+        let e = read_matrix(&dir.join("huge.npy")).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+        let mut bytes = std::fs::read(dir.join("m.npy")).unwrap();
+        let at = bytes
+            .windows(6)
+            .position(|w| w == b"(3, 4)")
+            .expect("the shape");
+        bytes[at..at + 6].copy_from_slice(b"(9, 9)");
+        std::fs::write(dir.join("short.npy"), &bytes).unwrap();
+        let e = read_matrix(&dir.join("short.npy")).unwrap_err().to_string();
+        assert!(e.contains("short.npy"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -123,7 +123,12 @@ pub fn factorize<S: Stored<f32> + Stored<f64>>(
     }
 }
 
-fn check<S: Float>(v: &DMatrix<S>, w0: &DMatrix<f64>, h0: &DMatrix<f64>, p: &BetaParams) -> Result<()> {
+fn check<S: Float>(
+    v: &DMatrix<S>,
+    w0: &DMatrix<f64>,
+    h0: &DMatrix<f64>,
+    p: &BetaParams,
+) -> Result<()> {
     let (k, n) = v.shape();
     let r = w0.ncols();
     if w0.nrows() != k || h0.shape() != (r, n) || r == 0 {
@@ -213,7 +218,11 @@ impl Beta {
     /// The multiplicative factor (num/den)^γ, a zero denominator taken as ε.
     #[inline(always)]
     fn factor<T: Float>(self, num: T, den: T) -> T {
-        let den = if den == T::ZERO { T::from_f64(EPS) } else { den };
+        let den = if den == T::ZERO {
+            T::from_f64(EPS)
+        } else {
+            den
+        };
         let q = num / den;
         if self.gamma == 1.0 {
             q
@@ -369,7 +378,11 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
     }
 
     /// H's columns split by group.
-    fn h_by_group<'a>(h: &'a mut [T], r: usize, groups: &[Vec<(usize, usize)>]) -> Vec<&'a mut [T]> {
+    fn h_by_group<'a>(
+        h: &'a mut [T],
+        r: usize,
+        groups: &[Vec<(usize, usize)>],
+    ) -> Vec<&'a mut [T]> {
         let mut out = Vec::with_capacity(groups.len());
         let mut rest = h;
         for g in groups {
@@ -392,7 +405,12 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
         let w = &self.w;
         let gram: Vec<T> = if kind == Kind::Euclid {
             let mut g = vec![T::ZERO; r * r];
-            gemm(mat_mut(&mut g, r, r), false, mat(w, k, r).transpose(), mat(w, k, r));
+            gemm(
+                mat_mut(&mut g, r, r),
+                false,
+                mat(w, k, r).transpose(),
+                mat(w, k, r),
+            );
             g
         } else {
             Vec::new()
@@ -405,7 +423,12 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
             for (a, len) in (0..n).step_by(CHUNK).map(|a| (a, CHUNK.min(n - a))) {
                 let mut buf = Vec::new();
                 let vb = S::cast(&self.v[a * k..(a + len) * k], &mut buf);
-                gemm(mat_mut(&mut out[a * r..], r, len), false, mat(w, k, r).transpose(), mat(vb, k, len));
+                gemm(
+                    mat_mut(&mut out[a * r..], r, len),
+                    false,
+                    mat(w, k, r).transpose(),
+                    mat(vb, k, len),
+                );
             }
             *wtv = Some(out);
         }
@@ -446,13 +469,22 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
         let den = match kind {
             Kind::Euclid => {
                 let mut d = vec![T::ZERO; k * r];
-                gemm(mat_mut(&mut d, k, r), false, mat(w, k, r), mat(&sum.hh, r, r));
+                gemm(
+                    mat_mut(&mut d, k, r),
+                    false,
+                    mat(w, k, r),
+                    mat(&sum.hh, r, r),
+                );
                 d
             }
             Kind::Kl => {
                 let mut d = vec![T::ZERO; k * r];
                 for j in 0..r {
-                    let s = if sum.rowsum[j] == T::ZERO { T::ONE } else { sum.rowsum[j] };
+                    let s = if sum.rowsum[j] == T::ZERO {
+                        T::ONE
+                    } else {
+                        sum.rowsum[j]
+                    };
                     d[j * k..(j + 1) * k].fill(s);
                 }
                 d
@@ -460,7 +492,14 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
             _ => sum.den,
         };
         let beta = self.beta;
-        apply(&mut self.w, &sum.num, &den, beta, self.reg_w, beta.beta <= 1.0);
+        apply(
+            &mut self.w,
+            &sum.num,
+            &den,
+            beta,
+            self.reg_w,
+            beta.beta <= 1.0,
+        );
     }
 
     /// √(2·D_β(V‖WH)) over all of V, as scikit-learn's `_beta_divergence(…, square_root=True)`.
@@ -478,7 +517,12 @@ impl<'v, T: Float, S: Stored<T>> Engine<'v, T, S> {
                 let mut buf = Vec::new();
                 let mut s = [0.0f64; 3];
                 for &(a, len) in chunks {
-                    gemm(mat_mut(&mut wh, k, len), false, mat(w, k, r), mat(&h[a * r..], r, len));
+                    gemm(
+                        mat_mut(&mut wh, k, len),
+                        false,
+                        mat(w, k, r),
+                        mat(&h[a * r..], r, len),
+                    );
                     let vb = S::cast(&v[a * k..(a + len) * k], &mut buf);
                     let part = divergence_sums(kind, b, vb, &wh[..k * len]);
                     for (x, y) in s.iter_mut().zip(part) {
@@ -578,37 +622,79 @@ impl<T: Float, S: Stored<T>> Pass<'_, T, S> {
             if euclid {
                 match self.cached {
                     Some(c) => num[..r * len].copy_from_slice(&c[a * r..(a + len) * r]),
-                    None => gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(vb, k, len)),
+                    None => gemm(
+                        mat_mut(&mut num, r, len),
+                        false,
+                        wr.transpose(),
+                        mat(vb, k, len),
+                    ),
                 }
-                gemm(mat_mut(&mut den, r, len), false, mat(self.gram, r, r), mat(hb, r, len));
+                gemm(
+                    mat_mut(&mut den, r, len),
+                    false,
+                    mat(self.gram, r, r),
+                    mat(hb, r, len),
+                );
             } else {
                 gemm(mat_mut(&mut wh, k, len), false, wr, mat(hb, r, len));
                 self.terms(vb, &mut wh[..k * len], &mut dt);
-                gemm(mat_mut(&mut num, r, len), false, wr.transpose(), mat(&wh, k, len));
+                gemm(
+                    mat_mut(&mut num, r, len),
+                    false,
+                    wr.transpose(),
+                    mat(&wh, k, len),
+                );
                 if with_den {
-                    gemm(mat_mut(&mut den, r, len), false, wr.transpose(), mat(&dt, k, len));
+                    gemm(
+                        mat_mut(&mut den, r, len),
+                        false,
+                        wr.transpose(),
+                        mat(&dt, k, len),
+                    );
                 } else {
                     for c in 0..len {
                         den[c * r..(c + 1) * r].copy_from_slice(self.colsum);
                     }
                 }
             }
-            apply(hb, &num[..r * len], &den[..r * len], self.beta, self.reg, self.beta.beta < 1.0);
+            apply(
+                hb,
+                &num[..r * len],
+                &den[..r * len],
+                self.beta,
+                self.reg,
+                self.beta.beta < 1.0,
+            );
             if !self.update_w {
                 continue;
             }
             // The chunk's share of the W update, from its new H.
             let hm = mat(hb, r, len);
             if euclid {
-                gemm(mat_mut(&mut p.num, k, r), true, mat(vb, k, len), hm.transpose());
+                gemm(
+                    mat_mut(&mut p.num, k, r),
+                    true,
+                    mat(vb, k, len),
+                    hm.transpose(),
+                );
                 gemm(mat_mut(&mut p.hh, r, r), true, hm, hm.transpose());
                 continue;
             }
             gemm(mat_mut(&mut wh, k, len), false, wr, hm);
             self.terms(vb, &mut wh[..k * len], &mut dt);
-            gemm(mat_mut(&mut p.num, k, r), true, mat(&wh, k, len), hm.transpose());
+            gemm(
+                mat_mut(&mut p.num, k, r),
+                true,
+                mat(&wh, k, len),
+                hm.transpose(),
+            );
             if with_den {
-                gemm(mat_mut(&mut p.den, k, r), true, mat(&dt, k, len), hm.transpose());
+                gemm(
+                    mat_mut(&mut p.den, k, r),
+                    true,
+                    mat(&dt, k, len),
+                    hm.transpose(),
+                );
             } else {
                 for c in 0..len {
                     for j in 0..r {
@@ -705,7 +791,9 @@ fn divergence_sums<T: Float>(kind: Kind, b: f64, v: &[T], wh: &[T]) -> [f64; 3] 
                     let (vr, wr) = (vs.remainder(), ws.remainder());
                     let lane = |x: &[T], y: &[T]| {
                         let xv = f64x4::from(std::array::from_fn::<f64, 4, _>(|l| x[l].to_f64()));
-                        let yv = f64x4::from(std::array::from_fn::<f64, 4, _>(|l| y[l].to_f64().max(eps)));
+                        let yv = f64x4::from(std::array::from_fn::<f64, 4, _>(|l| {
+                            y[l].to_f64().max(eps)
+                        }));
                         (xv, yv)
                     };
                     for (x, y) in vs.zip(ws) {
@@ -797,7 +885,11 @@ pub fn sort_order(w: &DMatrix<f64>) -> Vec<usize> {
 }
 
 /// W's columns and H's rows in `order`.
-pub fn reorder(w: &DMatrix<f64>, h: &DMatrix<f64>, order: &[usize]) -> (DMatrix<f64>, DMatrix<f64>) {
+pub fn reorder(
+    w: &DMatrix<f64>,
+    h: &DMatrix<f64>,
+    order: &[usize],
+) -> (DMatrix<f64>, DMatrix<f64>) {
     let w2 = DMatrix::from_fn(w.nrows(), order.len(), |i, j| w[(i, order[j])]);
     let h2 = DMatrix::from_fn(order.len(), h.ncols(), |i, j| h[(order[i], j)]);
     (w2, h2)
@@ -827,15 +919,26 @@ mod tests {
                 ..Default::default()
             };
             let f = factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
-            assert!(f.error < 0.5 * f.error_at_init, "β {beta}: {} → {}", f.error_at_init, f.error);
+            assert!(
+                f.error < 0.5 * f.error_at_init,
+                "β {beta}: {} → {}",
+                f.error_at_init,
+                f.error
+            );
         }
     }
 
     #[test]
     fn the_result_does_not_depend_on_the_threads() {
         let (v, w0, h0) = toy();
-        let p = BetaParams { beta: 1.0, ..Default::default() };
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let p = BetaParams {
+            beta: 1.0,
+            ..Default::default()
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let a = one.install(|| factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap());
         let b = factorize(&v, w0, h0, &p, |_| {}).unwrap();
         assert_eq!(a.w, b.w);
@@ -845,7 +948,10 @@ mod tests {
     #[test]
     fn a_fixed_w_stays_and_h_fits() {
         let (v, w0, h0) = toy();
-        let p = BetaParams { fixed_w: true, ..Default::default() };
+        let p = BetaParams {
+            fixed_w: true,
+            ..Default::default()
+        };
         let f = factorize(&v, w0.clone(), h0, &p, |_| {}).unwrap();
         assert_eq!(f.w, w0);
         assert!(f.error < f.error_at_init);
@@ -855,7 +961,10 @@ mod tests {
     fn zeros_refused_for_itakura_saito() {
         let (mut v, w0, h0) = toy();
         v[(0, 0)] = 0.0;
-        let p = BetaParams { beta: 0.0, ..Default::default() };
+        let p = BetaParams {
+            beta: 0.0,
+            ..Default::default()
+        };
         assert!(factorize(&v, w0, h0, &p, |_| {}).is_err());
     }
 

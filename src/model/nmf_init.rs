@@ -245,13 +245,22 @@ fn v_times<S: Float>(v: &DMatrix<S>, q: MatRef<'_, f64>) -> Mat<f64> {
             let mut acc = Mat::<f64>::zeros(v.nrows(), q.ncols());
             for &(a, len) in group {
                 let b = block_f64(v, (a, len));
-                matmul(acc.as_mut(), Accum::Add, b.as_ref(), q.subrows(a, len), 1.0, Par::Seq);
+                matmul(
+                    acc.as_mut(),
+                    Accum::Add,
+                    b.as_ref(),
+                    q.subrows(a, len),
+                    1.0,
+                    Par::Seq,
+                );
             }
             acc
         })
         .collect();
     let mut it = parts.into_iter();
-    let mut sum = it.next().unwrap_or_else(|| Mat::zeros(v.nrows(), q.ncols()));
+    let mut sum = it
+        .next()
+        .unwrap_or_else(|| Mat::zeros(v.nrows(), q.ncols()));
     for p in it {
         sum += p;
     }
@@ -266,13 +275,22 @@ fn vt_times<S: Float>(v: &DMatrix<S>, q: MatRef<'_, f64>) -> Mat<f64> {
         .map(|&blk| {
             let b = block_f64(v, blk);
             let mut out = Mat::<f64>::zeros(blk.1, q.ncols());
-            matmul(out.as_mut(), Accum::Replace, b.as_ref().transpose(), q, 1.0, Par::Seq);
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                b.as_ref().transpose(),
+                q,
+                1.0,
+                Par::Seq,
+            );
             out
         })
         .collect();
     let mut out = Mat::<f64>::zeros(v.ncols(), q.ncols());
     for (&(a, len), m) in blocks.iter().zip(&rows) {
-        out.as_mut().submatrix_mut(a, 0, len, q.ncols()).copy_from(m.as_ref());
+        out.as_mut()
+            .submatrix_mut(a, 0, len, q.ncols())
+            .copy_from(m.as_ref());
     }
     out
 }
@@ -285,10 +303,26 @@ pub fn randomized_svd<S: Float>(v: &DMatrix<S>, r: usize, seed: u32) -> Svd {
     // on A = Vᵀ.
     let transpose = n < k;
     let a_cols = if transpose { n } else { k };
-    let a_times = |q: &Mat<f64>| if transpose { v_times(v, q.as_ref()) } else { vt_times(v, q.as_ref()) };
-    let at_times = |q: &Mat<f64>| if transpose { vt_times(v, q.as_ref()) } else { v_times(v, q.as_ref()) };
+    let a_times = |q: &Mat<f64>| {
+        if transpose {
+            v_times(v, q.as_ref())
+        } else {
+            vt_times(v, q.as_ref())
+        }
+    };
+    let at_times = |q: &Mat<f64>| {
+        if transpose {
+            vt_times(v, q.as_ref())
+        } else {
+            v_times(v, q.as_ref())
+        }
+    };
     let size = r + OVERSAMPLES;
-    let n_iter = if (r as f64) < 0.1 * k.min(n) as f64 { 7 } else { 4 };
+    let n_iter = if (r as f64) < 0.1 * k.min(n) as f64 {
+        7
+    } else {
+        4
+    };
     let mut rng = NumpyRng::new(seed);
     // normal(size=(A.cols, size)) in C order.
     let mut g = vec![0.0; a_cols * size];
@@ -394,10 +428,16 @@ mod tests {
     fn numpy_legacy_streams() {
         let mut rng = NumpyRng::new(0);
         let u: Vec<f64> = (0..3).map(|_| rng.uniform()).collect();
-        assert_eq!(u, [0.5488135039273248, 0.7151893663724195, 0.6027633760716439]);
+        assert_eq!(
+            u,
+            [0.5488135039273248, 0.7151893663724195, 0.6027633760716439]
+        );
         let mut rng = NumpyRng::new(0);
         let g: Vec<f64> = (0..3).map(|_| rng.normal()).collect();
-        assert_eq!(g, [1.764052345967664, 0.4001572083672233, 0.9787379841057392]);
+        assert_eq!(
+            g,
+            [1.764052345967664, 0.4001572083672233, 0.9787379841057392]
+        );
     }
 
     /// On a matrix of known rank the randomized SVD gives the exact singular values.

@@ -55,10 +55,8 @@ impl HpssParams {
         if self.kernel_harmonic == 0 || self.kernel_percussive == 0 {
             return Err(Error::Param("HPSS kernels must be at least 1".into()));
         }
-        if !(self.margin_harmonic >= 1.0 && self.margin_percussive >= 1.0)
-            || !self.margin_harmonic.is_finite()
-            || !self.margin_percussive.is_finite()
-        {
+        let margin_fine = |m: f64| m.is_finite() && m >= 1.0;
+        if !margin_fine(self.margin_harmonic) || !margin_fine(self.margin_percussive) {
             return Err(Error::Param(
                 "HPSS margins must be at least 1 (a typical range is 1 to 10)".into(),
             ));
@@ -246,7 +244,10 @@ mod tests {
         let (h, p) = masks(&s, &HpssParams::default()).unwrap();
         assert!(h[(10, 20)] > 0.99 && p[(10, 20)] < 0.01);
         assert!(p[(30, 40)] > 0.99 && h[(30, 40)] < 0.01);
-        let bad = HpssParams { margin_harmonic: 0.5, ..Default::default() };
+        let bad = HpssParams {
+            margin_harmonic: 0.5,
+            ..Default::default()
+        };
         assert!(masks(&s, &bad).is_err());
     }
 }

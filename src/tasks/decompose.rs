@@ -190,6 +190,16 @@ fn decompose_input<S: Float + Stored<f32> + Stored<f64>>(
     part_mask: Option<&DMatrix<f32>>,
     observer: &dyn Observer,
 ) -> Result<BlindSummary> {
+    if job.nmf.beta <= 0.0 && v.iter().any(|&x| x == S::ZERO) {
+        return Err(Error::Audio {
+            path: job.audio.clone(),
+            msg: format!(
+                "its spectrogram has zeros (silence), where --beta {} diverges; add a floor \
+                 (e.g. --floor 1e-10) or use β > 0",
+                job.nmf.beta
+            ),
+        });
+    }
     let f = factorize(job, v, observer)?;
     observer.finished("factorized");
     let (w, h) = if job.sort {
@@ -260,7 +270,9 @@ pub fn run_hpss(job: &HpssJob, observer: &dyn Observer) -> Result<BlindSummary> 
         dir: "",
         kind: "part",
         names: &names,
-        encoding: job.encoding.unwrap_or_else(|| WavEncoding::like(&audio.format)),
+        encoding: job
+            .encoding
+            .unwrap_or_else(|| WavEncoding::like(&audio.format)),
     };
     let masks = |from: usize, to: usize| {
         [&mh, &mp]
@@ -317,10 +329,11 @@ fn check_hpss(p: &HpssParams) -> Result<()> {
 fn check_decompose(job: &DecomposeJob) -> Result<()> {
     check_spectrogram(&job.spectrogram)?;
     if job.nmf.fixed_w && !matches!(job.start, Start::Dictionary { .. }) {
-        return Err(Error::Param("--fixed-w needs a dictionary (--init-w FILE)".into()));
+        return Err(Error::Param(
+            "--fixed-w needs a dictionary (--init-w FILE)".into(),
+        ));
     }
-    if matches!(job.start, Start::Method { .. })
-        && !(1..=MAX_COMPONENTS).contains(&job.components)
+    if matches!(job.start, Start::Method { .. }) && !(1..=MAX_COMPONENTS).contains(&job.components)
     {
         return Err(Error::Param(format!(
             "--components {}: must be in 1..={MAX_COMPONENTS}",
@@ -387,7 +400,9 @@ pub fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>>
         v.apply(|x| *x *= *x);
     }
     if v.ncols() == 0 {
-        return Err(Error::Param("the recording is too short for one frame".into()));
+        return Err(Error::Param(
+            "the recording is too short for one frame".into(),
+        ));
     }
     Ok(v)
 }
@@ -419,7 +434,9 @@ fn analysis_input(audio: &Audio, job: &DecomposeJob) -> Result<(Input, Option<DM
     let stft = Stft::new(s.stft)?;
     let (k, n) = (s.stft.n_bins(), s.stft.n_frames(x.len()));
     if n == 0 {
-        return Err(Error::Param("the recording is too short for one frame".into()));
+        return Err(Error::Param(
+            "the recording is too short for one frame".into(),
+        ));
     }
     const BLOCK: usize = 256;
     let mut v = DMatrix::<f64>::zeros(k, n);
@@ -481,14 +498,22 @@ fn factorize<S: Float + Stored<f32> + Stored<f64>>(
 }
 
 /// components.csv: each component's peak bin and its frequency.
-fn write_components(path: &Path, w: &DMatrix<f64>, h: &DMatrix<f64>, s: &SpectrogramParams) -> Result<()> {
+fn write_components(
+    path: &Path,
+    w: &DMatrix<f64>,
+    h: &DMatrix<f64>,
+    s: &SpectrogramParams,
+) -> Result<()> {
     let hz_per_bin = s.sample_rate as f64 / s.stft.n_fft as f64;
     let mut text = String::from("component,peak_bin,peak_hz,activation_sum\n");
     for j in 0..w.ncols() {
         let col = w.column(j);
         let peak = (0..col.len()).fold(0, |b, i| if col[i] > col[b] { i } else { b });
         let act: f64 = h.row(j).iter().sum();
-        text.push_str(&format!("{j},{peak},{:.3},{act:?}\n", peak as f64 * hz_per_bin));
+        text.push_str(&format!(
+            "{j},{peak},{:.3},{act:?}\n",
+            peak as f64 * hz_per_bin
+        ));
     }
     crate::io::atomic::write_bytes(path, text.as_bytes())
 }
@@ -515,7 +540,9 @@ fn component_stems<S: Float>(
         dir: "component",
         kind: "component",
         names: &names,
-        encoding: job.encoding.unwrap_or_else(|| WavEncoding::like(&audio.format)),
+        encoding: job
+            .encoding
+            .unwrap_or_else(|| WavEncoding::like(&audio.format)),
     };
     let p = job.mask_power;
     let masks = |from: usize, to: usize| component_masks(v, w, h, part_mask, p, from, to);

@@ -1027,7 +1027,11 @@ pub fn write_mask_stems(
     } else {
         format!("stems/{}", req.dir)
     };
-    let rels: Vec<String> = req.names.iter().map(|l| format!("{folder}/{l}.wav")).collect();
+    let rels: Vec<String> = req
+        .names
+        .iter()
+        .map(|l| format!("{folder}/{l}.wav"))
+        .collect();
     let mut stream = Stream {
         files: rels.iter().map(|r| create(r)).collect::<Result<Vec<_>>>()?,
         rels,
