@@ -91,7 +91,7 @@ fn keys(notes: &[Note]) -> Vec<(i64, u8)> {
 fn matched(a: &[(i64, u8)], b: &[(i64, u8)], later: i64) -> (usize, usize) {
     let mut used = vec![false; b.len()];
     let mut left = Vec::new();
-    let mut find = |t: i64, p: u8, lo: i64, hi: i64, used: &mut Vec<bool>| {
+    let find = |t: i64, p: u8, lo: i64, hi: i64, used: &mut Vec<bool>| {
         let from = b.partition_point(|&(u, _)| u < t + lo);
         let i = (from..b.len())
             .take_while(|&i| b[i].0 <= t + hi)
