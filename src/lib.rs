@@ -21,6 +21,7 @@
 //! | the analysis stages in order, one `Config` | [`pipeline`] | audio + score → results |
 //! | output files | [`io::outputs`] | results → CSV, MIDI, JSON |
 //! | one whole run: inputs → every output file | [`job`] | paths + `Config` → files + summary |
+//! | a corpus: a manifest of runs, resumable, sharded | [`batch`] | manifest → a folder per row + summary |
 //! | transcription and separation metrics | [`eval`] | reference + estimate → scores |
 //!
 //! The folders follow the stages: [`io`] (files in and out), [`align`] (chroma and onset
@@ -30,6 +31,7 @@
 //! binary only parses arguments for.
 
 pub mod align;
+pub mod batch;
 pub mod error;
 pub mod eval;
 pub mod io;

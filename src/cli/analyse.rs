@@ -326,17 +326,11 @@ impl StemArgs {
     }
 }
 
-/// Runs one analysing command and prints its one-line summary.
-pub fn run(
-    global: &Global,
-    task: Task,
-    args: &Analysis,
-    stems: Option<&StemArgs>,
-) -> Result<(), Error> {
-    set_threads(args.exec.threads)?;
+/// The job an analysing command's arguments describe (`batch` builds each row's this way).
+pub(super) fn job_of(task: Task, args: &Analysis, stems: Option<&StemArgs>) -> Job {
     let mut config = args.params.config();
     let stems = stems.map(|st| st.outputs(&mut config));
-    let job = Job {
+    Job {
         task,
         audio: args.io.audio.clone(),
         score: args.io.score.clone(),
@@ -346,7 +340,18 @@ pub fn run(
         config,
         stems,
         profile: args.exec.profile.clone(),
-    };
+    }
+}
+
+/// Runs one analysing command and prints its one-line summary.
+pub fn run(
+    global: &Global,
+    task: Task,
+    args: &Analysis,
+    stems: Option<&StemArgs>,
+) -> Result<(), Error> {
+    set_threads(args.exec.threads)?;
+    let job = job_of(task, args, stems);
     let progress = Progress::new(global.quiet, args.exec.verbose > 0);
     let summary = job::run(&job, &progress)?;
     if !global.quiet {

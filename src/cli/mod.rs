@@ -3,6 +3,7 @@
 //! [`scorenmf::job::Job`] to [`scorenmf::job::run`].
 
 mod analyse;
+mod batch;
 mod decompose;
 mod eval;
 mod inspect;
@@ -37,7 +38,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 /// The options every command takes.
@@ -49,7 +50,7 @@ pub struct Global {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Show what a recording, a score, or both hold, and whether they fit together.
     Inspect(inspect::InspectArgs),
     /// Align a notation score (MIDI, MusicXML or CSV at its nominal tempo) to a recording:
@@ -79,6 +80,10 @@ enum Command {
     /// --mask-model shared): notes.csv, notes.mid, notes.json, stems (per instrument unless --by
     /// says otherwise) and run.json.
     Run(analyse::SeparateArgs),
+    /// A corpus: every row of a manifest (recording, score, options) through `run`, each into
+    /// OUTROOT/<name>/ atomically with a done-marker; rerun to resume (done rows are skipped),
+    /// one failing row never stops the others. `batch summarize OUTROOT` merges the results.
+    Batch(batch::BatchArgs),
     /// Without a score: factorize the spectrogram into R components (β-divergence NMF as
     /// scikit-learn's, with librosa's defaults), or fit a fixed dictionary of templates.
     ///
@@ -109,6 +114,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             analyse::run(g, Task::Separate, &args.analysis, Some(&args.stems))
         }
         Command::Run(args) => analyse::run(g, Task::Run, &args.analysis, Some(&args.stems)),
+        Command::Batch(args) => batch::run(g, args),
         Command::Decompose(args) => decompose::decompose(g, args),
         Command::Hpss(args) => decompose::hpss(g, args),
         Command::Eval(cmd) => eval::run(g, cmd),
