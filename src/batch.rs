@@ -399,6 +399,13 @@ fn run_row(outroot: &Path, row: &Row, job: &Result<Job>, opts: &BatchOptions) ->
         Ok(j) => j,
         Err(e) => return fail(&key, e.to_string(), Vec::new()),
     };
+    if dest.exists() && !dest.is_dir() {
+        let msg = format!(
+            "{}: exists and is not a row's folder; give the row another name",
+            dest.display()
+        );
+        return fail(&key, msg, Vec::new());
+    }
     remove_leftovers(outroot, &row.name);
     let partial = outroot.join(format!(".partial-{}-{}", row.name, std::process::id()));
     let mut job = job.clone();
@@ -436,6 +443,12 @@ fn run_row(outroot: &Path, row: &Row, job: &Result<Job>, opts: &BatchOptions) ->
 /// Replaces `dest` by `partial`: the old folder moved aside first, then removed.
 fn move_into_place(partial: &Path, dest: &Path, outroot: &Path, name: &str) -> Result<()> {
     let old = outroot.join(format!(".old-{name}-{}", std::process::id()));
+    if dest.exists() && !dest.is_dir() {
+        return Err(Error::Output {
+            path: dest.to_path_buf(),
+            msg: "exists and is not a row's folder; give the row another name".into(),
+        });
+    }
     if dest.exists() {
         std::fs::rename(dest, &old).map_err(|e| Error::write(dest, e))?;
     }
