@@ -142,7 +142,7 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// How much an estimate's length may differ from its reference's (as a fraction of the
 /// reference's), the shorter then zero-padded; more means the wrong file.
-const LENGTH_SLACK: f64 = 0.01;
+pub const LENGTH_SLACK: f64 = 0.01;
 
 /// The pairs' mono mix-downs, all zero-padded to the longest reference; one sample rate. An
 /// estimate must have its reference's rate and channel count, and its length within

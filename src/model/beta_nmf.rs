@@ -31,9 +31,13 @@
 //! With W fixed (a dictionary, scikit-learn's `transform`), H starts at √(mean(V)/R)
 //! everywhere and only H is updated.
 //!
-//! The frames are cut into fixed chunks; each update runs over the chunks in parallel and
-//! each sum over frames adds the chunks' parts in a fixed order, so the result does not depend
-//! on the number of threads. Λ is formed chunk by chunk and never held whole.
+//! The frames are cut into fixed chunks, processed in parallel. One pass per iteration does,
+//! for each chunk, its H update and then, from its new H, its share of the W update's sums
+//! (while the chunk of V is in cache); the W update follows from those sums, added over a fixed
+//! partition of the chunks in a fixed order, so the result does not depend on the number of
+//! threads. This is exactly the H update followed by the W update. Λ is formed chunk by chunk
+//! and never held whole; V stays in the type it was given in (f32 from the STFT), converted
+//! chunk by chunk when the arithmetic is the other type.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};

@@ -1009,7 +1009,7 @@ pub struct MaskStems<'a> {
 /// The masks of analysis frames `from..to`, one K × (to − from) matrix per stem.
 pub type BlockMasks<'a> = dyn Fn(usize, usize) -> Vec<DMatrix<f64>> + Sync + 'a;
 
-/// Writes the stems of [`MaskStems`] under `outdir`, block by block of [`BLOCK`] analysis
+/// Writes the stems of [`MaskStems`] under `outdir`, block by block of 256 analysis
 /// frames; `progress(done, total)` counts the blocks. Returns the stems, then the residual.
 pub fn write_mask_stems(
     outdir: &std::path::Path,
