@@ -424,25 +424,37 @@ fn outputs_of(job: &Job) -> (Vec<PathBuf>, Option<PathBuf>) {
 }
 
 /// Refuses a job that would write over one of its inputs: an output file that is the audio or
-/// the score, or an input inside the stems folder. Paths are compared after resolving links
-/// and `..` (for a path that does not exist yet, its nearest existing ancestor).
+/// the score, or an input inside the stems folder (see [`check_spares_inputs`]).
 fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
     let (files, stems) = outputs_of(job);
-    for (input, what) in [(&job.audio, "recording"), (&job.score, "score")] {
+    check_spares_inputs(
+        &[(&job.audio, "recording"), (&job.score, "score")],
+        &files,
+        stems.as_deref(),
+    )
+}
+
+/// Refuses outputs that would replace an input: an output file in `files` that is one of
+/// `inputs` (each with what it is), or an input inside the output `folder`. Paths are compared
+/// after resolving links and `..` (for a path that does not exist yet, its nearest existing
+/// ancestor).
+pub(crate) fn check_spares_inputs(
+    inputs: &[(&Path, &str)],
+    files: &[PathBuf],
+    folder: Option<&Path>,
+) -> Result<()> {
+    for &(input, what) in inputs {
         let Ok(input_real) = std::fs::canonicalize(input) else {
             continue; // the reader names a missing input
         };
         let clash = files
             .iter()
+            .map(PathBuf::as_path)
             .find(|f| resolved(f) == input_real)
-            .or_else(|| {
-                stems
-                    .as_ref()
-                    .filter(|d| input_real.starts_with(resolved(d)))
-            });
+            .or_else(|| folder.filter(|d| input_real.starts_with(resolved(d))));
         if let Some(out) = clash {
             return Err(Error::Output {
-                path: out.clone(),
+                path: out.to_path_buf(),
                 msg: format!(
                     "would overwrite the input {what} {}; choose another output path",
                     input.display()
@@ -455,7 +467,7 @@ fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
 
 /// `path` with links and `..` resolved as far as it exists: its nearest existing ancestor
 /// canonicalized, then the rest of it.
-pub(crate) fn resolved(path: &Path) -> PathBuf {
+fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut rest = Vec::new();
     let mut at = absolute.as_path();

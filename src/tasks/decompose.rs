@@ -361,27 +361,21 @@ fn check_decompose(job: &DecomposeJob) -> Result<()> {
     Ok(())
 }
 
-/// Refuses outputs that would replace an input (compared after resolving links and `..`).
+/// Refuses outputs (the files of `owned` and the `stems` folder under `outdir`) that would
+/// replace an input.
 fn check_spares_inputs(outdir: &Path, inputs: &[PathBuf], owned: &[&str]) -> Result<()> {
-    for input in inputs {
-        let Ok(real) = std::fs::canonicalize(input) else {
-            continue; // the reader names a missing input
-        };
-        for name in owned {
-            let out = outdir.join(name);
-            let r = crate::job::resolved(&out);
-            if real == r || (*name == "stems" && real.starts_with(&r)) {
-                return Err(Error::Output {
-                    path: out,
-                    msg: format!(
-                        "would overwrite the input {}; choose another output folder",
-                        input.display()
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
+    let files: Vec<PathBuf> = owned
+        .iter()
+        .filter(|&&n| n != "stems")
+        .map(|n| outdir.join(n))
+        .collect();
+    // The recording first, then the dictionary (decompose --init-w).
+    let inputs: Vec<(&Path, &str)> = inputs
+        .iter()
+        .zip(["recording", "dictionary"])
+        .map(|(p, what)| (p.as_path(), what))
+        .collect();
+    crate::job::check_spares_inputs(&inputs, &files, Some(&outdir.join("stems")))
 }
 
 fn grid(s: &SpectrogramParams) -> Grid {
