@@ -870,21 +870,17 @@ fn apply<T: Float>(x: &mut [T], num: &[T], den: &[T], beta: Beta, reg: Reg, floo
     }
 }
 
-/// The order librosa's `decompose(…, sort=True)` puts components in: by the bin of each
-/// template's maximum (its first maximum), lowest first; ties keep their order.
+/// The bin of template `j`'s maximum (its first maximum, as numpy's `argmax`).
+pub fn peak_bin(w: &DMatrix<f64>, j: usize) -> usize {
+    let col = w.column(j);
+    (0..col.len()).fold(0, |best, i| if col[i] > col[best] { i } else { best })
+}
+
+/// The order librosa's `decompose(…, sort=True)` puts components in: by [`peak_bin`], lowest
+/// first; ties keep their order.
 pub fn sort_order(w: &DMatrix<f64>) -> Vec<usize> {
-    let peak = |j: usize| {
-        let col = w.column(j);
-        let mut best = 0;
-        for (i, &x) in col.iter().enumerate() {
-            if x > col[best] {
-                best = i;
-            }
-        }
-        best
-    };
     let mut order: Vec<usize> = (0..w.ncols()).collect();
-    order.sort_by_key(|&j| peak(j));
+    order.sort_by_key(|&j| peak_bin(w, j));
     order
 }
 

@@ -23,11 +23,12 @@
 //! the test vectors, so they are drawn as numpy's legacy `RandomState(seed)` draws them
 //! ([`NumpyRng`]: MT19937 seeded by `init_genrand`, normals by the polar method). Each power
 //! step is orthonormalized by a QR decomposition where scikit-learn uses LU: both give a basis
-//! of the same column space, which is all the result depends on. Every product splits its
-//! output into fixed blocks, so the result does not depend on the number of threads.
+//! of the same column space, which is all the result depends on. The products with V run over
+//! fixed blocks of its columns, their sums added in a fixed order, so the result does not
+//! depend on the number of threads.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use nalgebra::DMatrix;
 use rand_mt::Mt;
 use rayon::prelude::*;
@@ -180,33 +181,6 @@ pub struct Svd {
     pub frames: Vec<Vec<f64>>,
 }
 
-/// Rows per block of the products (fixed, so the sums do not depend on the threads).
-const BLOCK_ROWS: usize = 256;
-
-/// dst (a.rows × b.cols) = a·b, rows of a in fixed blocks in parallel.
-fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    let mut dst = Mat::<f64>::zeros(a.nrows(), b.ncols());
-    let rows = a.nrows();
-    let blocks: Vec<(usize, MatMut<'_, f64>)> = {
-        let mut out = Vec::new();
-        let mut rest = dst.as_mut();
-        let mut at = 0;
-        while at < rows {
-            let len = BLOCK_ROWS.min(rows - at);
-            let (top, bottom) = rest.split_at_row_mut(len);
-            out.push((at, top));
-            rest = bottom;
-            at += len;
-        }
-        out
-    };
-    blocks.into_par_iter().for_each(|(at, d)| {
-        let len = d.nrows();
-        matmul(d, Accum::Replace, a.subrows(at, len), b, 1.0, Par::Seq);
-    });
-    dst
-}
-
 /// An orthonormal basis of the columns of `m` (Householder QR, thin Q).
 fn orthonormal(m: &Mat<f64>) -> Mat<f64> {
     let dm = DMatrix::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)]);
@@ -345,7 +319,16 @@ pub fn randomized_svd<S: Float>(v: &DMatrix<S>, r: usize, seed: u32) -> Svd {
     let order = &order[..r.min(order.len())];
     // U = Q·Û: the left singular vectors of A.
     let u_hat = Mat::from_fn(u_hat.nrows(), order.len(), |i, j| u_hat[(i, order[j])]);
-    let u = product(q.as_ref(), u_hat.as_ref());
+    // Small (the long side × R + 10 times R + 10 × R): one sequential product.
+    let mut u = Mat::<f64>::zeros(q.nrows(), u_hat.ncols());
+    matmul(
+        u.as_mut(),
+        Accum::Replace,
+        q.as_ref(),
+        u_hat.as_ref(),
+        1.0,
+        Par::Seq,
+    );
     let left: Vec<Vec<f64>> = (0..order.len())
         .map(|j| (0..u.nrows()).map(|i| u[(i, j)]).collect())
         .collect();

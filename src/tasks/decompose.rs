@@ -34,7 +34,7 @@ use crate::model::nmf::Float;
 use crate::model::nmf_init::{self, InitMethod};
 use crate::pipeline::{magnitude_of, Magnitude, MAX_ANALYSIS_RATE, MAX_COMPONENTS, MAX_ITERATIONS};
 use crate::signal::hpss::{self, HpssParams};
-use crate::signal::stft::{magnitude, Stft, StftParams};
+use crate::signal::stft::StftParams;
 use crate::tasks::separate::{self, Grid, MaskStems, StemFile};
 
 /// The spectrogram a score-free job works on (librosa's defaults: 22050 Hz, 2048 / 512,
@@ -401,52 +401,24 @@ pub fn spectrogram(audio: &Audio, s: &SpectrogramParams) -> Result<DMatrix<f32>>
     Ok(v)
 }
 
-/// V (see [`Input`]), or V ⊙ M of the HPSS part and M. Without HPSS, V is made block by block
-/// from the STFT, never held twice.
+/// V (see [`Input`]), or V ⊙ M of the HPSS part and M.
 fn analysis_input(audio: &Audio, job: &DecomposeJob) -> Result<(Input, Option<DMatrix<f32>>)> {
-    use rayon::prelude::*;
-    let s = &job.spectrogram;
-    let floor = job.floor;
-    let lift = |v: DMatrix<f32>| {
-        if floor > 0.0 {
-            Input::Double(v.map(|x| x as f64 + floor))
-        } else {
-            Input::Single(v)
+    let full = spectrogram(audio, &job.spectrogram)?;
+    let (v, mask) = match &job.hpss {
+        Some((part, p)) => {
+            let (mh, mp) = hpss::masks(&full, p)?;
+            let m = if *part == Part::Harmonic { mh } else { mp };
+            (full.zip_map(&m, |x, y| x * y), Some(m))
         }
+        None => (full, None),
     };
-    if let Some((part, p)) = &job.hpss {
-        let full = spectrogram(audio, s)?;
-        let (mh, mp) = hpss::masks(&full, p)?;
-        let m = if *part == Part::Harmonic { mh } else { mp };
-        let v = full.zip_map(&m, |x, y| x * y);
-        return Ok((lift(v), Some(m)));
-    }
-    if floor == 0.0 {
-        return Ok((Input::Single(spectrogram(audio, s)?), None));
-    }
-    let x = audio.analysis_signal(s.sample_rate)?;
-    let stft = Stft::new(s.stft)?;
-    let (k, n) = (s.stft.n_bins(), s.stft.n_frames(x.len()));
-    if n == 0 {
-        return Err(Error::Param(
-            "the recording is too short for one frame".into(),
-        ));
-    }
-    const BLOCK: usize = 256;
-    let mut v = DMatrix::<f64>::zeros(k, n);
-    v.as_mut_slice()
-        .par_chunks_mut(BLOCK * k)
-        .enumerate()
-        .for_each(|(b, out)| {
-            let from = b * BLOCK;
-            let spec = stft.forward_range(&x, from, from + out.len() / k);
-            for (o, c) in out.iter_mut().zip(&spec.data) {
-                let m = magnitude(*c);
-                let m = if s.power == 2 { m * m } else { m };
-                *o = m as f64 + floor;
-            }
-        });
-    Ok((Input::Double(v), None))
+    let floor = job.floor;
+    let v = if floor > 0.0 {
+        Input::Double(v.map(|x| x as f64 + floor))
+    } else {
+        Input::Single(v)
+    };
+    Ok((v, mask))
 }
 
 /// The initial W and H and the factorization.
@@ -501,8 +473,7 @@ fn write_components(
     let hz_per_bin = s.sample_rate as f64 / s.stft.n_fft as f64;
     let mut text = String::from("component,peak_bin,peak_hz,activation_sum\n");
     for j in 0..w.ncols() {
-        let col = w.column(j);
-        let peak = (0..col.len()).fold(0, |b, i| if col[i] > col[b] { i } else { b });
+        let peak = beta_nmf::peak_bin(w, j);
         let act: f64 = h.row(j).iter().sum();
         text.push_str(&format!(
             "{j},{peak},{:.3},{act:?}\n",
