@@ -28,6 +28,7 @@ use crate::io::outputs::{self, InputFile, RunRecord};
 use crate::io::score::{self, Repeats, Score};
 use crate::pipeline::{self, Config, TranscribeOutput};
 use crate::profile;
+use crate::report;
 use crate::tasks::separate::{By, StemFile};
 
 /// Which analysing command a job is; named in `run.json`.
@@ -99,6 +100,9 @@ pub struct Job {
     pub stems: Option<StemOutputs>,
     /// Where to write the profile (each stage's times and memory), if anywhere.
     pub profile: Option<PathBuf>,
+    /// Write `report.html` and its images in `report/` ([`crate::report`]); not for
+    /// [`Task::Align`].
+    pub report: bool,
 }
 
 impl Job {
@@ -189,6 +193,11 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     if let Some(a) = &aligned {
         write_alignment(root, a)?;
     }
+    // The report's figures before the stems: the masks' factorization may consume V.
+    let figures = match job.report {
+        true => Some(render_figures(root, job, &out, score)?),
+        false => None,
+    };
     let stems = match job.stem_request() {
         Some(request) => write_stems(root, job, request, &audio, score, &mut out, observer)?,
         None => Vec::new(),
@@ -196,6 +205,10 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     if job.task.writes_notes() {
         write_notes(root, &out, score, &stems)?;
         observer.finished("notes written");
+    }
+    if let Some(figures) = &figures {
+        write_report_page(root, job, figures, &stems)?;
+        observer.finished("report written");
     }
     write_run_record(root, job, &out, &stems, aligned.as_ref())?;
     staging.commit(&owned_outputs(job))?;
@@ -517,7 +530,7 @@ fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
 }
 
 /// The outputs a job replaces as a whole (`run.json` last): its notes files, its stems folder
-/// (every grouping: old ones are removed), and `run.json`. Outputs of other tasks in the same
+/// (every grouping: old ones are removed), the report, and `run.json`. Outputs of other tasks in the same
 /// folder stay (a `separate` after a `transcribe` keeps the notes).
 fn owned_outputs(job: &Job) -> Vec<&'static str> {
     let mut owned = Vec::new();
@@ -534,6 +547,11 @@ fn owned_outputs(job: &Job) -> Vec<&'static str> {
     }
     if job.stem_request().is_some() {
         owned.push("stems");
+    }
+    // Every analysing run owns the report: one written by an earlier run would describe
+    // another factorization than this run.json's.
+    if job.task != Task::Align {
+        owned.extend([report::PAGE, report::IMAGE_DIR]);
     }
     owned.push("run.json");
     owned
@@ -579,6 +597,87 @@ fn write_notes(
     let note_stems: Vec<StemFile> = stems.iter().filter(|w| w.kind == "note").cloned().collect();
     let _stage = profile::stage("write notes");
     outputs::write_transcription(root, &out.transcription, score, &note_stems)
+}
+
+/// Stage 3a (with a report): the report's heatmaps under `root/report/`.
+fn render_figures(
+    root: &Path,
+    job: &Job,
+    out: &TranscribeOutput,
+    score: &Score,
+) -> Result<report::Figures> {
+    let _stage = profile::stage("report figures");
+    let c = &job.config;
+    let d = &out.decomposition;
+    let f = &d.factorization;
+    let title = job.audio.file_name().map_or_else(
+        || job.audio.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    report::Figures::render(
+        root,
+        &report::ReportInput {
+            title,
+            v: &d.v,
+            log_gamma_for_display: match c.magnitude {
+                pipeline::Magnitude::Linear => Some(c.gamma),
+                pipeline::Magnitude::Log => None,
+            },
+            frame_time: c.frame_time(),
+            bin_hz: c.sample_rate as f64 / c.stft.n_fft as f64,
+            a4: c.templates.a4,
+            components: &d.components,
+            w0: &d.w0,
+            w: &f.w,
+            h0: &d.h0,
+            h: &f.h,
+            iterations: f.iterations,
+            rel_error: f.rel_error,
+            score,
+            transcription: &out.transcription,
+        },
+    )
+}
+
+/// Stage 4a (with a report): `report.html` under `root`, playing the stems and the recording
+/// (by its path relative to the output folder, where it can be).
+fn write_report_page(
+    root: &Path,
+    job: &Job,
+    figures: &report::Figures,
+    stems: &[StemFile],
+) -> Result<()> {
+    let _stage = profile::stage("report page");
+    let mix = (relative_path(&job.audio, &job.outdir), job.audio.clone());
+    report::write_page(
+        root,
+        figures,
+        &report::Sounds {
+            stems,
+            mix: Some(mix),
+        },
+    )
+}
+
+/// `path` as seen from the folder `from` (both resolved); `path` made absolute where they
+/// share no root.
+fn relative_path(path: &Path, from: &Path) -> PathBuf {
+    let (p, f) = (resolved(path), resolved(from));
+    let common = p
+        .components()
+        .zip(f.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return p;
+    }
+    let ups = f.components().count() - common;
+    let mut rel = PathBuf::new();
+    for _ in 0..ups {
+        rel.push("..");
+    }
+    rel.extend(p.components().skip(common));
+    rel
 }
 
 /// Stage 5: run.json under `root`.

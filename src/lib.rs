@@ -20,6 +20,7 @@
 //! | stems per instrument, pitch, note; residual | [`tasks::separate`] | W, H + audio → WAV files |
 //! | the analysis stages in order, one `Config` | [`pipeline`] | audio + score → results |
 //! | output files | [`io::outputs`] | results → CSV, MIDI, JSON |
+//! | the visual report | [`report`] | V, W₀, W, H₀, H, notes, stems → `report.html` + PNG |
 //! | one whole run: inputs → every output file | [`job`] | paths + `Config` → files + summary |
 //! | a corpus: a manifest of runs, resumable, sharded | [`batch`] | manifest → a folder per row + summary |
 //! | transcription and separation metrics | [`eval`] | reference + estimate → scores |
@@ -39,6 +40,7 @@ pub mod job;
 pub mod model;
 pub mod pipeline;
 pub mod profile;
+pub mod report;
 pub mod signal;
 pub mod stats;
 pub mod tasks;

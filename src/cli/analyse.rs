@@ -107,6 +107,11 @@ struct Exec {
     /// JSON file.
     #[arg(long, value_name = "FILE")]
     profile: Option<PathBuf>,
+    /// Write OUTDIR/report.html, a page to open in a browser (images in OUTDIR/report/): the
+    /// spectrogram with the score and the transcription over it, W₀, W, H₀, H, the notes as a
+    /// table, a player per stem.
+    #[arg(long)]
+    report: bool,
 }
 
 /// The inputs and output folder of the analysing commands.
@@ -340,6 +345,7 @@ pub(super) fn job_of(task: Task, args: &Analysis, stems: Option<&StemArgs>) -> J
         config,
         stems,
         profile: args.exec.profile.clone(),
+        report: args.exec.report,
     }
 }
 
@@ -387,6 +393,7 @@ pub fn align(global: &Global, args: &AlignArgs) -> Result<(), Error> {
         config: Config::preset(Preset::Default),
         stems: None,
         profile: None,
+        report: false,
     };
     let progress = Progress::new(global.quiet, args.verbose > 0);
     let summary = job::run(&job, &progress)?;

@@ -1,0 +1,607 @@
+//! `report.html`: the figures' SVG axes and overlays around the PNG heatmaps, the notes'
+//! table, the players; all inline (one small script sorts the table), nothing from a network.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{Figures, Sounds, H, H0, PAGE, SPECTROGRAM, W, W0};
+use crate::error::Result;
+use crate::io::atomic;
+use crate::io::audio;
+use crate::io::score::pitch_name;
+
+/// The figures' drawing width (SVG user units; the page scales them to its width).
+const FIG_W: f64 = 1000.0;
+/// Left margin (axis labels) and right margin (colour bar).
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 70.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 40.0;
+/// Instruments' colours (Tableau 10), in the order of the score's labels.
+const COLOURS: [&str; 10] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#aec7e8",
+];
+/// Not played.
+const RED: &str = "#d62728";
+/// Columns of a waveform.
+const WAVE_COLUMNS: usize = 800;
+
+/// Writes `root/report.html` from the rendered figures and the stems under `root`.
+pub fn write_page(root: &Path, f: &Figures, sounds: &Sounds) -> Result<()> {
+    let mut html = String::with_capacity(1 << 16);
+    head(&mut html, &f.title);
+    summary(&mut html, f);
+    spectrogram(&mut html, f);
+    factorization(&mut html, f);
+    notes_table(&mut html, f);
+    players(&mut html, root, sounds);
+    html.push_str(SCRIPT);
+    html.push_str("</body></html>\n");
+    atomic::write_bytes(&root.join(PAGE), html.as_bytes())
+}
+
+fn head(html: &mut String, title: &str) {
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>scorenmf: {t}</title><style>{STYLE}</style></head><body>\
+         <h1>scorenmf report: {t}</h1>",
+        t = esc(title)
+    );
+}
+
+fn summary(html: &mut String, f: &Figures) {
+    let t = &f.transcription;
+    let _ = write!(
+        html,
+        "<p class=\"summary\"><b>{}</b> of {} score notes played, <b class=\"red\">{}</b> not played; \
+         the score's median offset to the recording {:+.0} ms; {:.2} s of audio; \
+         NMF: {} components, {} iterations, relative error ‖V − WH‖/‖V‖ = {:.4}.</p>",
+        t.events.len(),
+        f.score.notes.len(),
+        t.not_played.len(),
+        1000.0 * t.score_offset,
+        f.duration,
+        f.component_labels.len(),
+        f.iterations,
+        f.rel_error
+    );
+}
+
+/// The x coordinate of time `t` in a figure of plot width `pw`.
+fn tx(t: f64, duration: f64, pw: f64) -> f64 {
+    LEFT + pw * (t / duration.max(1e-9)).clamp(0.0, 1.0)
+}
+
+/// A time axis under a plot at `y` of width `pw`.
+fn time_axis(svg: &mut String, duration: f64, pw: f64, y: f64) {
+    let step = nice_step(duration / 10.0);
+    let mut t = 0.0;
+    while t <= duration + 1e-9 {
+        let x = tx(t, duration, pw);
+        let _ = write!(
+            svg,
+            "<line class=\"tick\" x1=\"{x:.1}\" y1=\"{y:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            y + 5.0,
+            y + 18.0,
+            trim(t)
+        );
+        t += step;
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">time (s)</text>",
+        LEFT + pw / 2.0,
+        y + 34.0
+    );
+}
+
+/// 1, 2 or 5 times a power of ten, at least `x`.
+fn nice_step(x: f64) -> f64 {
+    let p = 10f64.powf(x.max(1e-6).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|&s| s >= x)
+        .unwrap_or(10.0 * p)
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A vertical colour bar (white to black) from 0 to `max` at the right of a plot.
+fn colour_bar(svg: &mut String, id: &str, x: f64, y: f64, h: f64, max: f32, label: &str) {
+    let _ = write!(
+        svg,
+        "<defs><linearGradient id=\"{id}\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\
+         <stop offset=\"0\" stop-color=\"#fff\"/><stop offset=\"1\" stop-color=\"#000\"/>\
+         </linearGradient></defs>\
+         <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"12\" height=\"{h:.1}\" fill=\"url(#{id})\" stroke=\"#444\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\">{}</text><text x=\"{:.1}\" y=\"{:.1}\">0</text>\
+         <text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" transform=\"rotate(90 {:.1} {:.1})\">{}</text>",
+        x + 16.0,
+        y + 10.0,
+        trim(max as f64),
+        x + 16.0,
+        y + h,
+        x + 44.0,
+        y,
+        x + 44.0,
+        y,
+        esc(label)
+    );
+}
+
+/// The spectrogram on a pitch axis with the score and the transcription over it.
+fn spectrogram(html: &mut String, f: &Figures) {
+    let (low, top) = f.pitch_range;
+    let semitones = (top - low + 1) as f64;
+    let row = (560.0 / semitones).clamp(4.0, 12.0);
+    let ph = row * semitones;
+    let pw = FIG_W - LEFT - RIGHT;
+    let py = |p: f64| TOP + (top as f64 + 0.5 - p) * row;
+    let d = f.duration;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg id=\"spectrogram\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\">\
+         <image href=\"{SPECTROGRAM}\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{pw:.1}\" height=\"{ph:.1}\" preserveAspectRatio=\"none\"/>",
+        TOP + ph + BOTTOM
+    );
+    for p in low..=top {
+        if p % 12 == 0 || semitones <= 24.0 {
+            let y = py(p as f64);
+            let _ = write!(
+                svg,
+                "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                LEFT - 5.0,
+                LEFT - 8.0,
+                y + 4.0,
+                pitch_name(p)
+            );
+        }
+    }
+    let instruments = f.score.instruments();
+    let colour = |label: &str| {
+        let i = instruments.iter().position(|x| x == label).unwrap_or(0);
+        COLOURS[i % COLOURS.len()]
+    };
+    let rect = |svg: &mut String,
+                class: &str,
+                style: &str,
+                t0: f64,
+                t1: f64,
+                p: u8,
+                title: &str| {
+        let (x0, x1) = (tx(t0, d, pw), tx(t1, d, pw));
+        let _ = write!(
+            svg,
+            "<rect class=\"{class}\" style=\"{style}\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\"><title>{}</title></rect>",
+            py(p as f64) - row / 2.0,
+            (x1 - x0).max(1.0),
+            row,
+            esc(title)
+        );
+    };
+    for (i, n) in f.score.notes.iter().enumerate() {
+        let title = format!(
+            "score note {i}: {} {} at {:.3} s{}",
+            pitch_name(n.pitch),
+            n.instrument,
+            n.onset,
+            n.measure
+                .as_ref()
+                .map_or(String::new(), |m| format!(", bar {m}"))
+        );
+        rect(&mut svg, "score", "", n.onset, n.end(), n.pitch, &title);
+    }
+    for e in &f.transcription.events {
+        let title = format!(
+            "{} {}: played {:.3}–{:.3} s, shift {:+.0} ms, velocity {}, confidence {:.2}",
+            e.pitch_name,
+            e.instrument,
+            e.onset,
+            e.offset,
+            1000.0 * e.onset_shift,
+            e.velocity,
+            e.confidence
+        );
+        let style = format!(
+            "fill:{};stroke:{}",
+            colour(&e.instrument),
+            colour(&e.instrument)
+        );
+        rect(
+            &mut svg, "played", &style, e.onset, e.offset, e.pitch, &title,
+        );
+    }
+    for u in &f.transcription.not_played {
+        let n = &f.score.notes[u.score_note];
+        let title = format!(
+            "NOT PLAYED: {} {} at score {:.3} s (confidence {:.2})",
+            u.pitch_name, u.instrument, u.score_onset, u.confidence
+        );
+        let style = format!("fill:{RED};stroke:{RED}");
+        rect(
+            &mut svg,
+            "unplayed",
+            &style,
+            u.score_onset,
+            u.score_onset + n.duration,
+            u.pitch,
+            &title,
+        );
+    }
+    time_axis(&mut svg, d, pw, TOP + ph);
+    colour_bar(
+        &mut svg,
+        "g-spec",
+        FIG_W - RIGHT + 8.0,
+        TOP,
+        ph,
+        f.spectrogram_max,
+        &f.magnitude_label,
+    );
+    svg.push_str("</svg>");
+    let legend: String = instruments
+        .iter()
+        .map(|i| {
+            format!(
+                "<span class=\"key\" style=\"background:{}\"></span>{} ",
+                colour(i),
+                esc(i)
+            )
+        })
+        .collect();
+    let _ = write!(
+        html,
+        "<h2>Spectrogram and transcription</h2><figure>{svg}<figcaption>The recording's \
+         log-magnitude spectrogram ({}) on a pitch axis (dark: loud). Over it: each score note as \
+         an outline at its score time; each played note filled from its detected onset to its \
+         offset, coloured by instrument: {legend}; notes judged not played in \
+         <span class=\"key\" style=\"background:{RED}\"></span>red at their score time. Hover a \
+         note for its figures.</figcaption></figure>",
+        esc(&f.magnitude_label)
+    );
+}
+
+/// W₀ and W, H₀ and H, as FMP's figure: templates over frequency, activations over time, one
+/// row or column per component.
+fn factorization(html: &mut String, f: &Figures) {
+    let r = f.component_labels.len() as f64;
+    let labels_h = |svg: &mut String, x: f64, y0: f64, row: f64, anchor: &str| {
+        for (i, l) in f.component_labels.iter().enumerate() {
+            let _ = write!(
+                svg,
+                "<text class=\"small\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+                y0 + (i as f64 + 0.5) * row + 3.0,
+                esc(l)
+            );
+        }
+    };
+    // Templates: frequency up, components across.
+    let tw = 420.0;
+    let th = 300.0;
+    let mut w_svgs = String::new();
+    for (name, file, max, what) in [
+        (
+            "W₀",
+            W0,
+            f.w0_max,
+            "initial templates: harmonic combs and onset templates",
+        ),
+        ("W", W, f.w_max, "learned templates"),
+    ] {
+        let mut svg = String::new();
+        let col = tw / r.max(1.0);
+        let _ = write!(
+            svg,
+            "<svg viewBox=\"0 0 {:.1} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
+             <image href=\"{file}\" x=\"{LEFT}\" y=\"22\" width=\"{tw:.1}\" height=\"{th:.1}\" preserveAspectRatio=\"none\"/>",
+            LEFT + tw + 90.0,
+            th + 22.0 + 110.0,
+            LEFT + tw / 2.0
+        );
+        let step = nice_step(f.template_top_hz / 6.0);
+        let mut hz = 0.0;
+        while hz <= f.template_top_hz + 1e-9 {
+            let y = 22.0 + th * (1.0 - hz / f.template_top_hz);
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                LEFT - 6.0,
+                y + 4.0,
+                trim(hz)
+            );
+            hz += step;
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">frequency (Hz)</text>",
+            22.0 + th / 2.0,
+            22.0 + th / 2.0
+        );
+        for (i, l) in f.component_labels.iter().enumerate() {
+            let x = LEFT + (i as f64 + 0.5) * col;
+            let y = 22.0 + th + 6.0;
+            let _ = write!(
+                svg,
+                "<text class=\"small\" x=\"{x:.1}\" y=\"{y:.1}\" transform=\"rotate(60 {x:.1} {y:.1})\">{}</text>",
+                esc(l)
+            );
+        }
+        colour_bar(
+            &mut svg,
+            &format!("g-{file}"),
+            LEFT + tw + 8.0,
+            22.0,
+            th,
+            max,
+            "",
+        );
+        svg.push_str("</svg>");
+        w_svgs.push_str(&format!("<div class=\"half\">{svg}</div>"));
+    }
+    // Activations: components down, time across.
+    let row = (420.0 / r.max(1.0)).clamp(3.0, 14.0);
+    let hh = row * r;
+    let pw = FIG_W - LEFT - RIGHT - 40.0;
+    let left = LEFT + 40.0;
+    let mut h_svgs = String::new();
+    for (name, file, max, what) in [
+        ("H₀", H0, f.h0_max, "score-constrained initial activations"),
+        ("H", H, f.h_max, "learned activations"),
+    ] {
+        let mut svg = String::new();
+        let _ = write!(
+            svg,
+            "<svg viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
+             <image href=\"{file}\" x=\"{left}\" y=\"22\" width=\"{pw:.1}\" height=\"{hh:.1}\" preserveAspectRatio=\"none\"/>",
+            22.0 + hh + BOTTOM,
+            left + pw / 2.0
+        );
+        labels_h(&mut svg, left - 6.0, 22.0, row, "end");
+        // time axis relative to this plot's own left margin
+        let mut axis = String::new();
+        time_axis(&mut axis, f.duration, pw, 22.0 + hh);
+        svg.push_str(&shift_x(&axis, left - LEFT));
+        colour_bar(
+            &mut svg,
+            &format!("g-{file}"),
+            left + pw + 8.0,
+            22.0,
+            hh,
+            max,
+            "",
+        );
+        svg.push_str("</svg>");
+        h_svgs.push_str(&svg);
+    }
+    let _ = write!(
+        html,
+        "<h2>Factorization</h2><figure><div class=\"pair\">{w_svgs}</div>{h_svgs}<figcaption>The \
+         constrained NMF V ≈ WH, as in FMP's notebook C8S3: W₀ and H₀ from the score (zeros stay \
+         zero under the multiplicative updates), W and H after {} iterations (relative error {:.4}). \
+         One column of W and one row of H per component: per pitch, an onset component (a broadband \
+         template active around the note's onset) and a harmonic one (a comb at the pitch's \
+         partials, active over the note). Dark: large.</figcaption></figure>",
+        f.iterations, f.rel_error
+    );
+}
+
+/// A fragment of SVG moved right by `dx` (a group with a transform).
+fn shift_x(fragment: &str, dx: f64) -> String {
+    format!("<g transform=\"translate({dx:.1} 0)\">{fragment}</g>")
+}
+
+/// The notes as a sortable table: the notes not played first, then by score onset.
+fn notes_table(html: &mut String, f: &Figures) {
+    let t = &f.transcription;
+    let mut event_of = vec![None; f.score.notes.len()];
+    for e in &t.events {
+        event_of[e.score_note] = Some(e);
+    }
+    let mut unplayed_of = vec![None; f.score.notes.len()];
+    for u in &t.not_played {
+        unplayed_of[u.score_note] = Some(u);
+    }
+    let mut order: Vec<usize> = (0..f.score.notes.len()).collect();
+    order.sort_by(|&a, &b| {
+        (event_of[a].is_some(), f.score.notes[a].onset)
+            .partial_cmp(&(event_of[b].is_some(), f.score.notes[b].onset))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    html.push_str(
+        "<h2>Notes</h2><p>Click a column's heading to sort by it.</p><table id=\"notes\"><thead><tr>\
+         <th data-type=\"n\">score note</th><th>bar</th><th data-type=\"n\">pitch</th><th>instrument</th>\
+         <th data-type=\"n\">score onset (s)</th><th data-type=\"n\">played onset (s)</th>\
+         <th data-type=\"n\">shift (ms)</th><th data-type=\"n\">offset (s)</th>\
+         <th data-type=\"n\">velocity</th><th data-type=\"n\">gain</th><th>played</th>\
+         <th data-type=\"n\">confidence</th></tr></thead><tbody>",
+    );
+    for i in order {
+        let n = &f.score.notes[i];
+        let bar = esc(n.measure.as_deref().unwrap_or(""));
+        let common = format!(
+            "<td>{i}</td><td>{bar}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{:.3}</td>",
+            n.pitch,
+            pitch_name(n.pitch),
+            esc(&n.instrument),
+            n.onset
+        );
+        match (event_of[i], unplayed_of[i]) {
+            (Some(e), _) => {
+                let _ = write!(
+                    html,
+                    "<tr>{common}<td>{:.3}</td><td>{:+.0}</td><td>{:.3}</td><td>{}</td><td>{:.4}</td><td>yes</td><td>{:.2}</td></tr>",
+                    e.onset,
+                    1000.0 * e.onset_shift,
+                    e.offset,
+                    e.velocity,
+                    e.gain,
+                    e.confidence
+                );
+            }
+            (None, u) => {
+                let _ = write!(
+                    html,
+                    "<tr class=\"unplayed\">{common}<td></td><td></td><td></td><td></td><td></td><td>no</td><td>{}</td></tr>",
+                    u.map_or(String::new(), |u| format!("{:.2}", u.confidence))
+                );
+            }
+        }
+    }
+    html.push_str("</tbody></table>");
+}
+
+/// An audio player with its waveform for the recording and each stem (per-note stems folded
+/// away: there can be hundreds).
+fn players(html: &mut String, root: &Path, sounds: &Sounds) {
+    html.push_str("<h2>Stems</h2>");
+    if let Some((mix, file)) = &sounds.mix {
+        let src = mix.to_string_lossy().replace('\\', "/");
+        // The recording is read again only for its waveform.
+        let wave = waveform_of(file);
+        let _ = write!(
+            html,
+            "<div class=\"player\"><div class=\"name\">the recording (mix)</div>{wave}<audio controls preload=\"metadata\" src=\"{}\"></audio></div>",
+            esc_attr(&src)
+        );
+    }
+    if sounds.stems.is_empty() {
+        html.push_str("<p>No stems in this run (`separate` or `run` write them).</p>");
+        return;
+    }
+    let mut notes = String::new();
+    let mut count_notes = 0;
+    for s in sounds.stems {
+        if s.kind == "note" {
+            count_notes += 1;
+            let _ = write!(
+                notes,
+                "<li>{} <audio controls preload=\"none\" src=\"{}\"></audio></li>",
+                esc(&s.file),
+                esc_attr(&s.file)
+            );
+            continue;
+        }
+        let wave = waveform_of(&root.join(&s.file));
+        let _ = write!(
+            html,
+            "<div class=\"player\"><div class=\"name\">{} <span class=\"small\">({})</span></div>{wave}<audio controls preload=\"metadata\" src=\"{}\"></audio></div>",
+            esc(&s.file),
+            esc(s.kind),
+            esc_attr(&s.file)
+        );
+    }
+    if count_notes > 0 {
+        let _ = write!(
+            html,
+            "<details><summary>{count_notes} per-note stems</summary><ul>{notes}</ul></details>"
+        );
+    }
+    html.push_str(
+        "<p class=\"small\">Each stem is the recording through a soft mask from the factorization \
+         (Wiener-like, on every channel); the residual is what no component explains.</p>",
+    );
+}
+
+/// The waveform of an audio file as an SVG envelope (min and max per column), or a note when
+/// the file cannot be read.
+fn waveform_of(path: &Path) -> String {
+    let a = match audio::read_audio(path) {
+        Ok(a) => a,
+        Err(e) => {
+            return format!(
+                "<p class=\"small\">no waveform: {}</p>",
+                esc(&e.to_string())
+            )
+        }
+    };
+    let mono = a.mono();
+    let peak = mono.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
+    let cols = WAVE_COLUMNS;
+    let (w, h) = (FIG_W, 60.0);
+    let mut top = String::new();
+    let mut bottom = Vec::new();
+    for c in 0..cols {
+        let (s, e) = (
+            c * mono.len() / cols,
+            ((c + 1) * mono.len() / cols).max(c * mono.len() / cols + 1),
+        );
+        let seg = &mono[s.min(mono.len())..e.min(mono.len())];
+        let (lo, hi) = seg
+            .iter()
+            .fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let x = w * c as f64 / cols as f64;
+        let _ = write!(
+            top,
+            "{}{x:.1},{:.1} ",
+            if c == 0 { "M" } else { "L" },
+            h / 2.0 - (hi / peak) as f64 * h / 2.0
+        );
+        bottom.push(format!(
+            "L{x:.1},{:.1} ",
+            h / 2.0 - (lo / peak) as f64 * h / 2.0
+        ));
+    }
+    bottom.reverse();
+    format!(
+        "<svg class=\"wave\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\"><path d=\"{top}{}Z\"/></svg>",
+        bottom.concat()
+    )
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn esc_attr(s: &str) -> String {
+    esc(s).replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}\
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}\
+svg{width:100%;height:auto;font-size:12px}svg text{fill:#222}.small{font-size:10px}\
+.tick{stroke:#444}rect.score{fill:none;stroke:#00bcd4;stroke-width:1;opacity:.9}\
+rect.played{fill-opacity:.45;stroke-width:1}rect.unplayed{fill-opacity:.5;stroke-width:2}\
+figure{margin:0}figcaption{font-size:.9em;color:#444;margin:.4em 0 1em}\
+.pair{display:flex;gap:1em}.half{flex:1}.key{display:inline-block;width:.9em;height:.9em;margin:0 .25em 0 .5em;vertical-align:middle}\
+table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}\
+th{cursor:pointer;background:#f3f3f3}tr.unplayed td{background:#fde2e2}.red{color:#d62728}\
+.player{margin:.6em 0}.player .name{font-weight:600}.wave{height:50px;display:block}.wave path{fill:#607d8b}\
+audio{width:100%}.summary{font-size:1.05em}";
+
+/// Sorts the notes' table by the clicked column (numbers as numbers; again reverses).
+const SCRIPT: &str = "<script>\n\
+(function(){var t=document.getElementById('notes');if(!t)return;var hs=t.tHead.rows[0].cells;\n\
+for(var i=0;i<hs.length;i++){(function(c){var up=true;hs[c].addEventListener('click',function(){\n\
+var num=hs[c].dataset.type==='n';var rows=Array.prototype.slice.call(t.tBodies[0].rows);\n\
+var key=function(r){var d=r.cells[c];var v=d.dataset.v!==undefined?d.dataset.v:d.textContent;\n\
+if(!num)return v;var x=parseFloat(v);return isNaN(x)?Infinity:x;};\n\
+rows.sort(function(a,b){var x=key(a),y=key(b);return (x<y?-1:x>y?1:0)*(up?1:-1);});up=!up;\n\
+rows.forEach(function(r){t.tBodies[0].appendChild(r);});});})(i);}})();\n\
+</script>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_steps_are_one_two_five() {
+        assert_eq!(nice_step(0.8), 1.0);
+        assert_eq!(nice_step(1.1), 2.0);
+        assert_eq!(nice_step(3.0), 5.0);
+        assert_eq!(nice_step(60.0), 100.0);
+        assert_eq!(trim(2.50), "2.5");
+        assert_eq!(esc_attr("a<b\"&"), "a&lt;b&quot;&amp;");
+    }
+}

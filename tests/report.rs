@@ -1,0 +1,211 @@
+//! `--report` end to end on the bundled example: the page and its images (decoded, and their
+//! pixels checked loosely against what the recording holds), a later run without `--report`
+//! removing the old page, and the page in a real browser (headless Chromium through
+//! `tests/browser/check.mjs`: every image and player loads, the table sorts, no console error;
+//! a screenshot in `target/report-screenshot.png`).
+//!
+//! The browser part needs Debian's `chromium` and `npm ci` in `tests/browser` (`.ci/run` does
+//! both and sets `SCORENMF_BROWSER_TEST=1`, which makes their absence a failure); elsewhere it
+//! says it was skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[allow(dead_code)]
+mod common;
+use common::{CHOPIN_CSV, CHOPIN_WAV};
+
+fn scorenmf(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("scorenmf-report-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A PNG decoded: width, height, grey levels (the report writes 8-bit greyscale).
+fn decode(path: &Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(
+        info.color_type,
+        png::ColorType::Grayscale,
+        "{}",
+        path.display()
+    );
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn run_with_report_writes_a_page_whose_figures_show_the_recording() {
+    let dir = TempDir::new("chopin");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let notes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("notes.json")).unwrap()).unwrap();
+    let played = notes["events"].as_array().unwrap().len();
+    let unplayed = notes["not_played"].as_array().unwrap().len();
+    // One outline per score note, one filled box per played note, one red per note not played.
+    assert_eq!(count(&html, "<rect class=\"score\""), played + unplayed);
+    assert_eq!(count(&html, "<rect class=\"played\""), played);
+    assert_eq!(count(&html, "<rect class=\"unplayed\""), unplayed);
+    // The table: a row per score note, the notes not played first.
+    let body = html.split("<tbody>").nth(1).unwrap();
+    assert_eq!(count(body, "<tr"), played + unplayed);
+    assert!(
+        body.starts_with("<tr class=\"unplayed\">"),
+        "{}",
+        &body[..80]
+    );
+    // Players: the recording (by its path from the output folder) and the three stems.
+    assert_eq!(count(&html, "<audio"), 4);
+    assert!(html.contains("src=\"stems/instrument/rh.wav\""));
+    let mix = html.split("<audio").nth(1).unwrap();
+    let src = mix
+        .split("src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        out.join(src).is_file(),
+        "the mix's path {src} does not reach the recording"
+    );
+    // Nothing from a network.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+
+    // The images: sizes follow the factorization (459 frames, 16 components).
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let frames = run["results"]["frames"].as_u64().unwrap() as usize;
+    let r = run["results"]["components"].as_u64().unwrap() as usize;
+    let (w, h, spec) = decode(&out.join("report/spectrogram.png"));
+    assert_eq!(w, frames);
+    for name in ["h0", "h"] {
+        let (w, h, _) = decode(&out.join(format!("report/{name}.png")));
+        assert_eq!((w, h), (frames, r), "{name}");
+    }
+    for name in ["w0", "w"] {
+        let (w, _, _) = decode(&out.join(format!("report/{name}.png")));
+        assert_eq!(w, r, "{name}");
+    }
+    // Pixels, loosely: the melody's B4 row (from the page's pitch range: 4 rows per semitone,
+    // top row the highest pitch) is darker while B4 sounds than a row three semitones under
+    // the score's lowest pitch, where nothing is played, is anywhere.
+    let pitches: Vec<u8> = notes["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pitch"].as_u64().unwrap() as u8)
+        .collect();
+    let (lo, hi) = (
+        *pitches.iter().min().unwrap(),
+        *pitches.iter().max().unwrap(),
+    );
+    let top = (hi as usize + 19).min(127);
+    assert_eq!(h, (top - (lo as usize - 3) + 1) * 4);
+    let row_of = |p: usize| (top - p) * 4 + 2;
+    let b4: Vec<&serde_json::Value> = notes["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["pitch"] == 71)
+        .collect();
+    let frame_time = 512.0 / 22050.0;
+    let mean_at = |row: usize, cols: &mut dyn Iterator<Item = usize>| {
+        let v: Vec<f64> = cols.map(|c| spec[row * w + c] as f64).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let e = b4[0];
+    let (a, b) = (
+        (e["onset"].as_f64().unwrap() / frame_time) as usize + 2,
+        (e["offset"].as_f64().unwrap() / frame_time) as usize,
+    );
+    let melody = mean_at(row_of(71), &mut (a..b));
+    let silent = mean_at(row_of(lo as usize - 3), &mut (0..w));
+    assert!(
+        melody + 60.0 < silent,
+        "B4 row {melody:.0} vs empty row {silent:.0} (grey levels)"
+    );
+
+    // A later run in the same folder without --report leaves no stale page.
+    let (code, err) = scorenmf(&["transcribe", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.join("report.html").exists() && !out.join("report").exists());
+}
+
+#[test]
+fn the_report_opens_in_headless_chromium() {
+    let required = std::env::var("SCORENMF_BROWSER_TEST").is_ok_and(|v| v == "1");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = Path::new(&chromium).exists()
+        && Path::new("tests/browser/node_modules/playwright-core").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ready {
+        assert!(
+            !required,
+            "SCORENMF_BROWSER_TEST=1 but {chromium}, node or tests/browser/node_modules is missing"
+        );
+        eprintln!("skipped: no {chromium}, node, or `npm ci` in tests/browser (see .ci/run)");
+        return;
+    }
+    let dir = TempDir::new("browser");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshot.png");
+    let result = Command::new("node")
+        .arg("tests/browser/check.mjs")
+        .arg(out.join("report.html"))
+        .arg(&shot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(found["images"], 5, "{stdout}");
+    assert_eq!(found["audio"], 4, "{stdout}");
+    assert_eq!(found["table_rows"], 54, "{stdout}");
+    let (w, h, _) = {
+        let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+        let reader = decoder.read_info().unwrap();
+        let i = reader.info();
+        (i.width, i.height, ())
+    };
+    assert!(w >= 1000 && h > 2000, "screenshot {w}×{h}");
+}
