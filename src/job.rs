@@ -179,9 +179,10 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         return write_alignment_only(job, &notation, aligned);
     }
     let iterations = job.config.nmf.iterations;
-    let mut out = pipeline::run_transcription(&audio, score, &job.config, |i| {
-        observer.nmf_progress(i, iterations)
-    })?;
+    let mut out =
+        pipeline::run_transcription_traced(&audio, score, &job.config, job.report, |i| {
+            observer.nmf_progress(i, iterations)
+        })?;
     observer.finished("factorized and transcribed");
     if aligned.is_none() {
         if let Some(w) = misalignment_warning(&out, score, &audio, &job.config) {
@@ -207,7 +208,7 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         observer.finished("notes written");
     }
     if let Some(figures) = &figures {
-        write_report_page(root, job, figures, &stems)?;
+        write_report_page(root, job, &audio, figures, &stems)?;
         observer.finished("report written");
     }
     write_run_record(root, job, &out, &stems, aligned.as_ref())?;
@@ -632,6 +633,7 @@ fn render_figures(
             h0: &d.h0,
             h: &f.h,
             iterations: f.iterations,
+            errors: &f.errors,
             rel_error: f.rel_error,
             score,
             transcription: &out.transcription,
@@ -644,11 +646,12 @@ fn render_figures(
 fn write_report_page(
     root: &Path,
     job: &Job,
+    audio: &Audio,
     figures: &report::Figures,
     stems: &[StemFile],
 ) -> Result<()> {
     let _stage = profile::stage("report page");
-    let mix = (relative_path(&job.audio, &job.outdir), job.audio.clone());
+    let mix = (relative_path(&job.audio, &job.outdir), audio);
     report::write_page(
         root,
         figures,

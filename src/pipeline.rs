@@ -11,7 +11,9 @@ use crate::io::audio::Audio;
 use crate::io::score::{Note, Score};
 use crate::model::activations::{init_activations, ActivationParams};
 use crate::model::kernel::{advise_huge_pages, line, padded};
-use crate::model::nmf::{factorize_in_place, Divergence, Factorization, NmfParams, Precision};
+use crate::model::nmf::{
+    factorize_in_place, factorize_traced, Divergence, Factorization, NmfParams, Precision,
+};
 use crate::model::templates::{components, init_templates, Component, TemplateParams};
 use crate::profile;
 use crate::signal::onsets::{Grid, NoveltyBank};
@@ -274,16 +276,21 @@ pub fn nmf_inputs(
     Ok((comps, v, w0, h0))
 }
 
-/// STFT, V, W₀, H₀ and the constrained NMF of the analysis signal `x`.
+/// STFT, V, W₀, H₀ and the constrained NMF of the analysis signal `x`; with `trace`, the
+/// NMF's error after every iteration too ([`crate::model::nmf::factorize_traced`]).
 pub fn decompose(
     x: &[f32],
     score: &Score,
     c: &Config,
+    trace: bool,
     progress: impl FnMut(usize),
 ) -> Result<Decomposition> {
     let (comps, mut v, w0, h0) = nmf_inputs(x, score, c)?;
     let stage = profile::stage("nmf");
-    let factorization = factorize_in_place(&mut v, w0.clone(), h0.clone(), &c.nmf, progress)?;
+    let factorization = match trace {
+        true => factorize_traced(&mut v, w0.clone(), h0.clone(), &c.nmf, progress)?,
+        false => factorize_in_place(&mut v, w0.clone(), h0.clone(), &c.nmf, progress)?,
+    };
     drop(stage);
     Ok(Decomposition {
         components: comps,
@@ -307,11 +314,23 @@ pub fn run_transcription(
     c: &Config,
     progress: impl FnMut(usize),
 ) -> Result<TranscribeOutput> {
+    run_transcription_traced(audio, score, c, false, progress)
+}
+
+/// [`run_transcription`]; with `trace`, the NMF's error after every iteration too (for the
+/// report's figure).
+pub fn run_transcription_traced(
+    audio: &Audio,
+    score: &Score,
+    c: &Config,
+    trace: bool,
+    progress: impl FnMut(usize),
+) -> Result<TranscribeOutput> {
     c.validate()?;
     let stage = profile::stage("resample");
     let x = audio.analysis_signal(c.sample_rate)?;
     drop(stage);
-    let decomposition = decompose(&x, score, c, progress)?;
+    let decomposition = decompose(&x, score, c, trace, progress)?;
     let _stage = profile::stage("transcription");
     let op = &c.transcribe.onset;
     let grid = Grid::new(x.len(), c.sample_rate, op.stft);

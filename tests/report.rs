@@ -157,6 +157,25 @@ fn run_with_report_writes_a_page_whose_figures_show_the_recording() {
         "B4 row {melody:.0} vs empty row {silent:.0} (grey levels)"
     );
 
+    // The report changes no other output: notes as a run without it writes them.
+    let plain = dir.0.join("plain");
+    let (code, err) = scorenmf(&[
+        "run",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &plain.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for f in ["notes.csv", "notes.json", "stems/instrument/rh.wav"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(plain.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
     // A later run in the same folder without --report leaves no stale page.
     let (code, err) = scorenmf(&["transcribe", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "-q"]);
     assert_eq!(code, 0, "{err}");

@@ -120,6 +120,9 @@ pub struct Factorization {
     pub iterations: usize,
     /// ‖V − WH‖_F / ‖V‖_F at the end.
     pub rel_error: f64,
+    /// (iteration, ‖V − WH‖_F / ‖V‖_F) at [`TRACE_POINTS`] iterations or so, the first and the
+    /// last among them, when traced ([`factorize_traced`]); else empty.
+    pub errors: Vec<(usize, f64)>,
     /// Σ over tiles of |A|·T: the entries of H the updates touch (R·N when H₀ has no zeros).
     pub active_entries: usize,
 }
@@ -137,7 +140,7 @@ pub fn factorize(
     check(v, &w0, &h0, p)?;
     let (k, n) = v.shape();
     let v = Aligned::columns(v.as_slice(), k, padded::<f32>(k), n);
-    Ok(run(v, k, &w0, &h0, p, progress).0)
+    Ok(run(v, k, &w0, &h0, p, false, progress).0)
 }
 
 /// [`factorize`] without a second copy of V: `v` is laid out for the kernels in place and put
@@ -153,7 +156,30 @@ pub fn factorize_in_place(
     let (k, n) = v.shape();
     let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
     let laid_out = Aligned::columns_in_place(taken, k, n);
-    let (f, back) = run(laid_out, k, &w0, &h0, p, progress);
+    let (f, back) = run(laid_out, k, &w0, &h0, p, false, progress);
+    *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
+    Ok(f)
+}
+
+/// About how many iterations [`factorize_traced`] measures the error after.
+pub const TRACE_POINTS: usize = 20;
+
+/// [`factorize_in_place`], also recording ‖V − WH‖_F / ‖V‖_F after the first iteration, every
+/// ⌈iterations / [`TRACE_POINTS`]⌉-th and the last ([`Factorization::errors`]; each costs one
+/// more pass over V with W·H, about an iteration's time). The factors are the same as without
+/// the trace.
+pub fn factorize_traced(
+    v: &mut DMatrix<f32>,
+    w0: DMatrix<f64>,
+    h0: DMatrix<f64>,
+    p: &NmfParams,
+    progress: impl FnMut(usize),
+) -> Result<Factorization> {
+    check(v, &w0, &h0, p)?;
+    let (k, n) = v.shape();
+    let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
+    let laid_out = Aligned::columns_in_place(taken, k, n);
+    let (f, back) = run(laid_out, k, &w0, &h0, p, true, progress);
     *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
     Ok(f)
 }
@@ -197,11 +223,12 @@ fn run(
     w0: &DMatrix<f64>,
     h0: &DMatrix<f64>,
     p: &NmfParams,
+    trace: bool,
     progress: impl FnMut(usize),
 ) -> (Factorization, Aligned<f32>) {
     match p.precision {
-        Precision::Single => Engine::<f32>::new(v, k, w0, h0, p).run(p, progress),
-        Precision::Double => Engine::<f64>::new(v, k, w0, h0, p).run(p, progress),
+        Precision::Single => Engine::<f32>::new(v, k, w0, h0, p).run(p, trace, progress),
+        Precision::Double => Engine::<f64>::new(v, k, w0, h0, p).run(p, trace, progress),
     }
 }
 
@@ -642,11 +669,13 @@ impl<T: Float> Engine<T> {
     fn run(
         mut self,
         p: &NmfParams,
+        trace: bool,
         mut progress: impl FnMut(usize),
     ) -> (Factorization, Aligned<f32>) {
         let r = self.r;
         let stop = p.stop_threshold;
         let mut done = 0;
+        let mut errors = Vec::new();
         for it in 1..=p.iterations {
             let sums = match p.divergence {
                 Divergence::Euclidean => self.euclidean_pass(p.fixed_w, stop.is_some()),
@@ -664,6 +693,11 @@ impl<T: Float> Engine<T> {
                 self.w = new_w;
             }
             done = it;
+            let every = p.iterations.div_ceil(TRACE_POINTS).max(1);
+            let last = it == p.iterations;
+            if trace && (it == 1 || it % every == 0 || last) {
+                errors.push((it, self.relative_error()));
+            }
             progress(it);
             if let Some(t) = stop {
                 if gram_norm(&sums.dh, r) < t && gram_norm(&dw, r) < t {
@@ -671,7 +705,11 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
-        self.finish(p.normalize, done)
+        // A stop before the last iteration: its error too.
+        if trace && errors.last().is_some_and(|&(i, _)| i != done) {
+            errors.push((done, self.relative_error()));
+        }
+        self.finish(p.normalize, done, errors)
     }
 
     /// The Euclidean W update from the pass's sums: W ← W ⊙ (V·Hᵀ) ⊘ (W·(H·Hᵀ) + ε).
@@ -928,7 +966,12 @@ impl<T: Float> Engine<T> {
     }
 
     /// Normalizes, measures the error and gathers the tiles into a dense H.
-    fn finish(mut self, normalize: bool, iterations: usize) -> (Factorization, Aligned<f32>) {
+    fn finish(
+        mut self,
+        normalize: bool,
+        iterations: usize,
+        errors: Vec<(usize, f64)>,
+    ) -> (Factorization, Aligned<f32>) {
         let (k, r, n) = (self.k, self.r, self.n);
         if normalize {
             let scale: Vec<T> = self
@@ -951,8 +994,34 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
-        // ‖V − WH‖²_F and ‖V‖²_F, tile by tile (in f64, summed in tile order).
-        let this = &self;
+        let rel_error = self.relative_error();
+        let mut h = DMatrix::zeros(r, n);
+        let mut active_entries = 0;
+        for t in &self.tiles {
+            let a = t.rows.len();
+            active_entries += a * t.len;
+            for c in 0..t.len {
+                for (j, &ri) in t.rows.iter().enumerate() {
+                    h[(ri, t.start + c)] = t.h[j + c * a].to_f64();
+                }
+            }
+        }
+        let f = Factorization {
+            w: DMatrix::from_fn(self.k_given, r, |i, j| self.w[i + j * k].to_f64()),
+            h,
+            iterations,
+            rel_error,
+            errors,
+            active_entries,
+        };
+        (f, self.v)
+    }
+
+    /// ‖V − WH‖_F / ‖V‖_F, tile by tile (in f64, summed in tile order, so the same whatever the
+    /// thread count).
+    fn relative_error(&self) -> f64 {
+        let k = self.k;
+        let this = self;
         let errs: Vec<(f64, f64)> = self
             .tiles
             .par_iter()
@@ -971,25 +1040,7 @@ impl<T: Float> Engine<T> {
             })
             .collect();
         let (e, vv) = errs.iter().fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
-        let mut h = DMatrix::zeros(r, n);
-        let mut active_entries = 0;
-        for t in &self.tiles {
-            let a = t.rows.len();
-            active_entries += a * t.len;
-            for c in 0..t.len {
-                for (j, &ri) in t.rows.iter().enumerate() {
-                    h[(ri, t.start + c)] = t.h[j + c * a].to_f64();
-                }
-            }
-        }
-        let f = Factorization {
-            w: DMatrix::from_fn(self.k_given, r, |i, j| self.w[i + j * k].to_f64()),
-            h,
-            iterations,
-            rel_error: (e / vv.max(f64::MIN_POSITIVE)).sqrt(),
-            active_entries,
-        };
-        (f, self.v)
+        (e / vv.max(f64::MIN_POSITIVE)).sqrt()
     }
 }
 
@@ -1476,6 +1527,36 @@ mod tests {
     }
 
     #[test]
+    fn the_traced_error_falls_and_leaves_the_factors_alone() {
+        let (v, w0, h0) = banded(61, 12, 150);
+        let p = NmfParams {
+            stop_threshold: None,
+            precision: Precision::Double,
+            iterations: 40,
+            ..NmfParams::default()
+        };
+        let plain = factorize(&v, w0.clone(), h0.clone(), &p, |_| {}).unwrap();
+        let mut v2 = v.clone();
+        let traced = factorize_traced(&mut v2, w0, h0, &p, |_| {}).unwrap();
+        assert_eq!(v2, v);
+        assert_eq!((&traced.w, &traced.h), (&plain.w, &plain.h));
+        assert!(plain.errors.is_empty());
+        // After the first iteration, every second (⌈40 / 20⌉) and the last.
+        let at: Vec<usize> = traced.errors.iter().map(|e| e.0).collect();
+        let mut expected = vec![1];
+        expected.extend((2..=40).step_by(2));
+        assert_eq!(at, expected);
+        // The Euclidean multiplicative updates never increase ‖V − WH‖ (Lee & Seung 2001).
+        for pair in traced.errors.windows(2) {
+            assert!(pair[1].1 <= pair[0].1 * (1.0 + 1e-9), "{pair:?}");
+        }
+        let (first, last) = (traced.errors[0].1, traced.errors.last().unwrap().1);
+        assert!(last < first);
+        // The last one is the final error (before W's max-normalization, which keeps WH).
+        assert!((last - traced.rel_error).abs() < 1e-9 * traced.rel_error.max(1.0));
+    }
+
+    #[test]
     fn the_gemm_fallback_agrees_with_the_kernel() {
         let (v, w0, h0) = banded(60, 12, 150);
         let p = NmfParams {
@@ -1492,7 +1573,7 @@ mod tests {
                 &p,
             );
             e.fast = fast;
-            e.run(&p, |_| {}).0
+            e.run(&p, false, |_| {}).0
         };
         let slow = run(false);
         if crate::model::kernel::available() {

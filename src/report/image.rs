@@ -186,7 +186,7 @@ mod tests {
         assert_eq!((r.width, r.height), (2, 2));
         assert_eq!(r.values, vec![2.0, 0.0, 1.0, 0.5]);
         r.normalize(2.0);
-        assert_eq!(r.grey_levels(), vec![0, 255, 128, 191]);
+        assert_eq!(r.grey_levels(), vec![0, 255, 127, 191]);
         assert_eq!(pooling(10_000, 4000), 3);
     }
 }

@@ -5,7 +5,8 @@
 //!    notes as outlines at their score times, played notes filled from detected onset to
 //!    offset, coloured by instrument, notes judged not played in red; each with its figures on
 //!    hover);
-//! 2. W₀ and W, H₀ and H side by side, with the components' labels;
+//! 2. W₀ and W, H₀ and H side by side, with the components' labels, and the NMF's error by
+//!    iteration;
 //! 3. the notes as a sortable table, the notes not played first;
 //! 4. an audio player per stem and for the recording, each with its waveform.
 //!
@@ -58,6 +59,8 @@ pub struct ReportInput<'a> {
     /// The NMF's iterations and ‖V − WH‖_F / ‖V‖_F at the end.
     pub iterations: usize,
     pub rel_error: f64,
+    /// (iteration, ‖V − WH‖_F / ‖V‖_F) where traced (empty when not).
+    pub errors: &'a [(usize, f64)],
     /// The score the transcription followed (aligned, when aligned).
     pub score: &'a Score,
     pub transcription: &'a Transcription,
@@ -83,6 +86,7 @@ pub struct Figures {
     pub template_top_hz: f64,
     pub iterations: usize,
     pub rel_error: f64,
+    pub errors: Vec<(usize, f64)>,
     pub score: Score,
     pub transcription: Transcription,
 }
@@ -157,6 +161,7 @@ impl Figures {
             template_top_hz: (bins - 1) as f64 * r.bin_hz,
             iterations: r.iterations,
             rel_error: r.rel_error,
+            errors: r.errors.to_vec(),
             score: r.score.clone(),
             transcription: r.transcription.clone(),
         })
@@ -168,8 +173,8 @@ pub struct Sounds<'a> {
     /// The stems written (paths relative to the output folder).
     pub stems: &'a [StemFile],
     /// The recording, to play as the mix: the path the page reaches it by (relative to the
-    /// output folder when it can be), and a path to read it from now (for its waveform).
-    pub mix: Option<(PathBuf, PathBuf)>,
+    /// output folder when it can be), and its samples (for its waveform).
+    pub mix: Option<(PathBuf, &'a crate::io::audio::Audio)>,
 }
 
 /// The spectrogram's pitch range: the score's lowest pitch minus a minor third to its highest

@@ -7,7 +7,6 @@ use std::path::Path;
 use super::{Figures, Sounds, H, H0, PAGE, SPECTROGRAM, W, W0};
 use crate::error::Result;
 use crate::io::atomic;
-use crate::io::audio;
 use crate::io::score::pitch_name;
 
 /// The figures' drawing width (SVG user units; the page scales them to its width).
@@ -383,9 +382,10 @@ fn factorization(html: &mut String, f: &Figures) {
         svg.push_str("</svg>");
         h_svgs.push_str(&svg);
     }
+    let curve = error_curve(&f.errors, f.iterations);
     let _ = write!(
         html,
-        "<h2>Factorization</h2><figure><div class=\"pair\">{w_svgs}</div>{h_svgs}<figcaption>The \
+        "<h2>Factorization</h2><figure><div class=\"pair\">{w_svgs}</div>{h_svgs}{curve}<figcaption>The \
          constrained NMF V ≈ WH, as in FMP's notebook C8S3: W₀ and H₀ from the score (zeros stay \
          zero under the multiplicative updates), W and H after {} iterations (relative error {:.4}). \
          One column of W and one row of H per component: per pitch, an onset component (a broadband \
@@ -393,6 +393,78 @@ fn factorization(html: &mut String, f: &Figures) {
          partials, active over the note). Dark: large.</figcaption></figure>",
         f.iterations, f.rel_error
     );
+}
+
+/// The NMF's relative error ‖V − WH‖/‖V‖ by iteration, as a line through the traced points
+/// (nothing when not traced).
+fn error_curve(errors: &[(usize, f64)], iterations: usize) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let (w, h) = (FIG_W - LEFT - RIGHT, 160.0);
+    let (lo, hi) = errors
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(l, m), &(_, e)| {
+            (l.min(e), m.max(e))
+        });
+    let span = (hi - lo).max(1e-12);
+    let y = |e: f64| 22.0 + h * (hi - e) / span;
+    let last = iterations.max(2) as f64;
+    let x = |i: f64| LEFT + w * (i - 1.0) / (last - 1.0);
+    let points: String = errors
+        .iter()
+        .map(|&(i, e)| format!("{:.1},{:.1} ", x(i as f64), y(e)))
+        .collect();
+    let dots: String = errors
+        .iter()
+        .map(|&(i, e)| {
+            format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#1f77b4\"><title>iteration {i}: {e:.5}</title></circle>",
+                x(i as f64),
+                y(e)
+            )
+        })
+        .collect();
+    let mut svg = format!(
+        "<svg id=\"nmf-error\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">NMF error by iteration</text>\
+         <polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"{points}\"/>{dots}",
+        22.0 + h + BOTTOM,
+        LEFT + w / 2.0
+    );
+    for e in [hi, lo] {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{e:.4}</text>",
+            LEFT - 6.0,
+            y(e) + 4.0
+        );
+    }
+    let step = nice_step(last / 10.0).max(1.0);
+    let mut ticks = vec![1.0];
+    let mut t = step;
+    while t <= last + 1e-9 {
+        ticks.push(t);
+        t += step;
+    }
+    for t in ticks {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x(t),
+            22.0 + h + 18.0,
+            t
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">iteration</text>\
+         <text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">‖V − WH‖ / ‖V‖</text></svg>",
+        LEFT + w / 2.0,
+        22.0 + h + 34.0,
+        22.0 + h / 2.0,
+        22.0 + h / 2.0
+    );
+    svg
 }
 
 /// A fragment of SVG moved right by `dx` (a group with a transform).
@@ -464,10 +536,9 @@ fn notes_table(html: &mut String, f: &Figures) {
 /// away: there can be hundreds).
 fn players(html: &mut String, root: &Path, sounds: &Sounds) {
     html.push_str("<h2>Stems</h2>");
-    if let Some((mix, file)) = &sounds.mix {
+    if let Some((mix, recording)) = &sounds.mix {
         let src = mix.to_string_lossy().replace('\\', "/");
-        // The recording is read again only for its waveform.
-        let wave = waveform_of(file);
+        let wave = waveform_svg(&recording_envelope(recording));
         let _ = write!(
             html,
             "<div class=\"player\"><div class=\"name\">the recording (mix)</div>{wave}<audio controls preload=\"metadata\" src=\"{}\"></audio></div>",
@@ -478,9 +549,21 @@ fn players(html: &mut String, root: &Path, sounds: &Sounds) {
         html.push_str("<p>No stems in this run (`separate` or `run` write them).</p>");
         return;
     }
+    // The stems' waveforms (not the per-note ones), read in parallel.
+    let waves: Vec<String> = {
+        use rayon::prelude::*;
+        sounds
+            .stems
+            .par_iter()
+            .map(|s| match s.kind {
+                "note" => String::new(),
+                _ => waveform_of(&root.join(&s.file)),
+            })
+            .collect()
+    };
     let mut notes = String::new();
     let mut count_notes = 0;
-    for s in sounds.stems {
+    for (s, wave) in sounds.stems.iter().zip(waves) {
         if s.kind == "note" {
             count_notes += 1;
             let _ = write!(
@@ -491,7 +574,6 @@ fn players(html: &mut String, root: &Path, sounds: &Sounds) {
             );
             continue;
         }
-        let wave = waveform_of(&root.join(&s.file));
         let _ = write!(
             html,
             "<div class=\"player\"><div class=\"name\">{} <span class=\"small\">({})</span></div>{wave}<audio controls preload=\"metadata\" src=\"{}\"></audio></div>",
@@ -512,34 +594,102 @@ fn players(html: &mut String, root: &Path, sounds: &Sounds) {
     );
 }
 
-/// The waveform of an audio file as an SVG envelope (min and max per column), or a note when
-/// the file cannot be read.
-fn waveform_of(path: &Path) -> String {
-    let a = match audio::read_audio(path) {
-        Ok(a) => a,
-        Err(e) => {
-            return format!(
-                "<p class=\"small\">no waveform: {}</p>",
-                esc(&e.to_string())
-            )
+/// The min and max of each of [`WAVE_COLUMNS`] equal spans of the recording's samples
+/// (channels averaged).
+fn recording_envelope(a: &crate::io::audio::Audio) -> Vec<(f32, f32)> {
+    let n = a.len();
+    let ch = a.channels.len().max(1) as f32;
+    let mut cols = vec![(0f32, 0f32); WAVE_COLUMNS];
+    let mut mono = Vec::with_capacity(65536);
+    for start in (0..n).step_by(65536) {
+        let end = (start + 65536).min(n);
+        mono.clear();
+        mono.extend((start..end).map(|i| a.channels.iter().map(|c| c[i]).sum::<f32>() / ch));
+        fold_envelope(&mut cols, start, n, &mono);
+    }
+    cols
+}
+
+/// The envelope of a WAV file the run wrote (channels averaged): hound reads the header, then
+/// the sample data is read in blocks and decoded in bulk (hound's per-sample reader takes
+/// seconds for an hour of stems).
+fn wav_envelope(path: &Path) -> std::result::Result<Vec<(f32, f32)>, String> {
+    use std::io::Read;
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let r = hound::WavReader::open(path).map_err(|e| fail(&e))?;
+    let spec = r.spec();
+    let ch = spec.channels.max(1) as usize;
+    let frames = r.duration() as usize;
+    let width = spec.bits_per_sample.div_ceil(8) as usize;
+    let decode: fn(&[u8]) -> f32 = match (spec.sample_format, width) {
+        (hound::SampleFormat::Float, 4) => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        (hound::SampleFormat::Int, 1) => |b| (b[0] as f32 - 128.0) / 128.0,
+        (hound::SampleFormat::Int, 2) => |b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0,
+        (hound::SampleFormat::Int, 3) => {
+            |b| (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
         }
+        (hound::SampleFormat::Int, 4) => {
+            |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
+        }
+        _ => return Err(fail(&"an encoding the stems never have")),
     };
-    let mono = a.mono();
-    let peak = mono.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
-    let cols = WAVE_COLUMNS;
-    let (w, h) = (FIG_W, 60.0);
-    let mut top = String::new();
-    let mut bottom = Vec::new();
-    for c in 0..cols {
-        let (s, e) = (
-            c * mono.len() / cols,
-            ((c + 1) * mono.len() / cols).max(c * mono.len() / cols + 1),
+    let mut data = r.into_inner().take((frames * ch * width) as u64);
+    let frame_bytes = ch * width;
+    let mut block = vec![0u8; frame_bytes * 65536];
+    let mut mono = Vec::with_capacity(65536);
+    let mut cols = vec![(0f32, 0f32); WAVE_COLUMNS];
+    let mut at = 0usize;
+    loop {
+        let mut got = 0;
+        while got < block.len() {
+            match data.read(&mut block[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        if got < frame_bytes {
+            break;
+        }
+        mono.clear();
+        mono.extend(
+            block[..got - got % frame_bytes]
+                .chunks_exact(frame_bytes)
+                .map(|f| f.chunks_exact(width).map(decode).sum::<f32>() / ch as f32),
         );
-        let seg = &mono[s.min(mono.len())..e.min(mono.len())];
-        let (lo, hi) = seg
-            .iter()
-            .fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let x = w * c as f64 / cols as f64;
+        fold_envelope(&mut cols, at, frames, &mono);
+        at += mono.len();
+        if got < block.len() {
+            break;
+        }
+    }
+    Ok(cols)
+}
+
+/// Folds the mono samples `x`, the first at sample `at` of `frames`, into the columns' min and
+/// max.
+fn fold_envelope(cols: &mut [(f32, f32)], at: usize, frames: usize, x: &[f32]) {
+    let n = cols.len();
+    for (i, &v) in x.iter().enumerate() {
+        let c = ((at + i) * n / frames.max(1)).min(n - 1);
+        let (lo, hi) = &mut cols[c];
+        *lo = lo.min(v);
+        *hi = hi.max(v);
+    }
+}
+
+/// An envelope as an SVG waveform, scaled to its peak.
+fn waveform_svg(cols: &[(f32, f32)]) -> String {
+    let peak = cols
+        .iter()
+        .fold(0f32, |m, &(lo, hi)| m.max(-lo).max(hi))
+        .max(1e-9);
+    let (w, h) = (FIG_W, 60.0);
+    let n = cols.len().max(1) as f64;
+    let mut top = String::new();
+    let mut bottom = Vec::with_capacity(cols.len());
+    for (c, &(lo, hi)) in cols.iter().enumerate() {
+        let x = w * c as f64 / n;
         let _ = write!(
             top,
             "{}{x:.1},{:.1} ",
@@ -556,6 +706,14 @@ fn waveform_of(path: &Path) -> String {
         "<svg class=\"wave\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\"><path d=\"{top}{}Z\"/></svg>",
         bottom.concat()
     )
+}
+
+/// A stem file's waveform, or a note saying why there is none.
+fn waveform_of(path: &Path) -> String {
+    match wav_envelope(path) {
+        Ok(cols) => waveform_svg(&cols),
+        Err(e) => format!("<p class=\"small\">no waveform: {}</p>", esc(&e)),
+    }
 }
 
 fn esc(s: &str) -> String {

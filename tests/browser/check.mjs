@@ -2,14 +2,16 @@
 // sees it: every image (HTML and SVG) decodes, every audio element loads its metadata, the
 // notes' table sorts, and the console shows no error. Saves a full-page screenshot.
 //
-//   node check.mjs REPORT.html SCREENSHOT.png
+//   node check.mjs REPORT.html SCREENSHOT.png [TOP.png]
+//
+// TOP.png, if given: the first screen only (1280 × 1200), as the README shows it.
 //
 // Prints one JSON line with what it counted; exit code 1 with the reasons when a check fails.
 import { chromium } from 'playwright-core';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 
-const [page_path, shot] = process.argv.slice(2);
+const [page_path, shot, top] = process.argv.slice(2);
 if (!page_path || !shot) {
   console.error('usage: node check.mjs REPORT.html SCREENSHOT.png');
   process.exit(2);
@@ -74,6 +76,7 @@ try {
   });
   problems.push(...found.failures);
   await page.screenshot({ path: shot, fullPage: true });
+  if (top) await page.screenshot({ path: top, clip: { x: 0, y: 0, width: 1280, height: 1200 } });
   console.log(JSON.stringify({ images: found.images, audio: found.audio, table_rows: found.rows, note_rects: found.notes, problems }));
 } finally {
   await browser.close();
