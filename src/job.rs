@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::io::atomic::Staging;
 use crate::io::audio::{self, Audio, WavEncoding};
 use crate::io::outputs::{self, InputFile, RunRecord};
-use crate::io::score::{self, Repeats, Score};
+use crate::io::score::{self, Note, Repeats, Score};
 use crate::pipeline::{self, Config, TranscribeOutput};
 use crate::profile;
 use crate::report;
@@ -102,7 +102,15 @@ pub struct Job {
     pub profile: Option<PathBuf>,
     /// Write `report.html` and its images in `report/` ([`crate::report`]); not for
     /// [`Task::Align`].
-    pub report: bool,
+    pub report: Option<ReportRequest>,
+}
+
+/// What the report shows beyond the run's own results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportRequest {
+    /// A reference transcription (CSV or MIDI): the page shows `eval notes`' metrics against
+    /// it and marks the missed and the wrong notes on the spectrogram.
+    pub reference: Option<PathBuf>,
 }
 
 impl Job {
@@ -164,6 +172,10 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         profile::enable();
     }
     let (audio, notation) = read_inputs(job)?;
+    let reference = match job.report.as_ref().and_then(|r| r.reference.as_ref()) {
+        Some(path) => Some((path.clone(), score::read_score(path)?)),
+        None => None,
+    };
     check_note_rate(job, &audio, &notation)?;
     for w in &notation.warnings {
         observer.warning(w);
@@ -179,10 +191,13 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         return write_alignment_only(job, &notation, aligned);
     }
     let iterations = job.config.nmf.iterations;
-    let mut out =
-        pipeline::run_transcription_traced(&audio, score, &job.config, job.report, |i| {
-            observer.nmf_progress(i, iterations)
-        })?;
+    let mut out = pipeline::run_transcription_traced(
+        &audio,
+        score,
+        &job.config,
+        job.report.is_some(),
+        |i| observer.nmf_progress(i, iterations),
+    )?;
     observer.finished("factorized and transcribed");
     if aligned.is_none() {
         if let Some(w) = misalignment_warning(&out, score, &audio, &job.config) {
@@ -195,9 +210,9 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         write_alignment(root, a)?;
     }
     // The report's figures before the stems: the masks' factorization may consume V.
-    let figures = match job.report {
-        true => Some(render_figures(root, job, &out, score)?),
-        false => None,
+    let figures = match &job.report {
+        Some(_) => Some(render_figures(root, job, &out, score)?),
+        None => None,
     };
     let stems = match job.stem_request() {
         Some(request) => write_stems(root, job, request, &audio, score, &mut out, observer)?,
@@ -208,7 +223,11 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         observer.finished("notes written");
     }
     if let Some(figures) = &figures {
-        write_report_page(root, job, &audio, figures, &stems)?;
+        let against = match &reference {
+            Some(r) => Some(report_reference(root, r, &out)?),
+            None => None,
+        };
+        write_report_page(root, job, &audio, figures, against.as_ref(), &stems)?;
         observer.finished("report written");
     }
     write_run_record(root, job, &out, &stems, aligned.as_ref())?;
@@ -441,11 +460,14 @@ fn outputs_of(job: &Job) -> (Vec<PathBuf>, Option<PathBuf>) {
 /// the score, or an input inside the stems folder (see [`check_spares_inputs`]).
 fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
     let (files, stems) = outputs_of(job);
-    check_spares_inputs(
-        &[(&job.audio, "recording"), (&job.score, "score")],
-        &files,
-        stems.as_deref(),
-    )
+    let mut inputs = vec![
+        (job.audio.as_path(), "recording"),
+        (job.score.as_path(), "score"),
+    ];
+    if let Some(r) = job.report.as_ref().and_then(|r| r.reference.as_deref()) {
+        inputs.push((r, "reference"));
+    }
+    check_spares_inputs(&inputs, &files, stems.as_deref())
 }
 
 /// Refuses outputs that would replace an input: an output file in `files` that is one of
@@ -648,6 +670,7 @@ fn write_report_page(
     job: &Job,
     audio: &Audio,
     figures: &report::Figures,
+    reference: Option<&report::Reference>,
     stems: &[StemFile],
 ) -> Result<()> {
     let _stage = profile::stage("report page");
@@ -655,11 +678,57 @@ fn write_report_page(
     report::write_page(
         root,
         figures,
+        reference,
         &report::Sounds {
             stems,
             mix: Some(mix),
         },
     )
+}
+
+/// The transcription against a reference, as `eval notes REF notes.csv` computes it (from the
+/// staged notes.csv when the task writes one, else from the events as notes.csv would hold
+/// them), with the notes each side left unmatched (onsets only).
+fn report_reference(
+    root: &Path,
+    (path, reference): &(PathBuf, Score),
+    out: &TranscribeOutput,
+) -> Result<report::Reference> {
+    use crate::eval::notes::{evaluate, match_notes, EvalNote, NoteTolerances};
+    let notes_csv = root.join("notes.csv");
+    let estimate = if notes_csv.exists() {
+        score::read_score(&notes_csv)?
+    } else {
+        Score::new(outputs::played_notes(&out.transcription), vec![])
+    };
+    let r: Vec<EvalNote> = reference.notes.iter().map(EvalNote::from_note).collect();
+    let e: Vec<EvalNote> = estimate.notes.iter().map(EvalNote::from_note).collect();
+    let with_offsets = NoteTolerances::default();
+    let onsets = NoteTolerances {
+        offset_ratio: None,
+        ..with_offsets
+    };
+    let mut missed = vec![true; r.len()];
+    let mut wrong = vec![true; e.len()];
+    for (i, j) in match_notes(&r, &e, &onsets) {
+        missed[i] = false;
+        wrong[j] = false;
+    }
+    let unmatched = |notes: &[Note], flags: &[bool]| -> Vec<Note> {
+        notes
+            .iter()
+            .zip(flags)
+            .filter(|(_, &f)| f)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    Ok(report::Reference {
+        path: path.clone(),
+        onsets: evaluate(&r, &e, &onsets),
+        with_offsets: evaluate(&r, &e, &with_offsets),
+        missed: unmatched(&reference.notes, &missed),
+        wrong: unmatched(&estimate.notes, &wrong),
+    })
 }
 
 /// `path` as seen from the folder `from` (both resolved); `path` made absolute where they

@@ -149,7 +149,7 @@ fn mutated_scores_through_the_whole_job() {
                 encoding: None,
             }),
             profile: None,
-            report: false,
+            report: None,
         };
         match job::run(&job, &Silent) {
             Ok(summary) => {

@@ -228,3 +228,87 @@ fn the_report_opens_in_headless_chromium() {
     };
     assert!(w >= 1000 && h > 2000, "screenshot {w}×{h}");
 }
+
+#[test]
+fn a_reference_adds_eval_notes_metrics_and_marks_the_misses() {
+    let dir = TempDir::new("reference");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    // The bundled score is the recording's aligned annotation: a reference of its own.
+    let args = [
+        "run",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &o,
+        "--report",
+        "--reference",
+        CHOPIN_CSV,
+    ];
+    let (code, err) = scorenmf(&[&args[..], &["-q"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .args([
+            "eval",
+            "notes",
+            CHOPIN_CSV,
+            &format!("{o}/notes.csv"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let scores: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let onset = &scores["scores"]["onset"];
+    let with_offsets = &scores["scores"]["onset+offset (0.2)"];
+    let row = |name: &str, s: &serde_json::Value| {
+        format!(
+            "<td style=\"text-align:left\">{name}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>",
+            s["precision"].as_f64().unwrap(),
+            s["recall"].as_f64().unwrap(),
+            s["f_measure"].as_f64().unwrap()
+        )
+    };
+    assert!(
+        html.contains(&row("onsets", onset)),
+        "{}",
+        row("onsets", onset)
+    );
+    assert!(html.contains(&row("onsets and offsets", with_offsets)));
+    // Every reference note unmatched is drawn, and every played note unmatched.
+    let matched = onset["matched"].as_u64().unwrap() as usize;
+    let missed = onset["reference"].as_u64().unwrap() as usize - matched;
+    let wrong = onset["estimated"].as_u64().unwrap() as usize - matched;
+    assert_eq!(count(&html, "<rect class=\"missed\""), missed);
+    assert_eq!(count(&html, "<rect class=\"wrong\""), wrong);
+    assert!(missed > 0, "the not-played note is a miss");
+
+    // --reference without --report, and a reference that is not there: exit 2, one line.
+    let (code, _) = scorenmf(&[
+        "run",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &o,
+        "--reference",
+        CHOPIN_CSV,
+    ]);
+    assert_eq!(code, 2);
+    let missing = dir.0.join("missing.csv").display().to_string();
+    let (code, err) = scorenmf(&[
+        "run",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &o,
+        "--report",
+        "--reference",
+        &missing,
+        "-q",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("missing.csv") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

@@ -112,6 +112,10 @@ struct Exec {
     /// table, a player per stem.
     #[arg(long)]
     report: bool,
+    /// With --report: a reference transcription (CSV or MIDI) to show `eval notes`' metrics
+    /// against and to mark the missed and the wrong notes on the page.
+    #[arg(long, value_name = "NOTES", requires = "report")]
+    reference: Option<PathBuf>,
 }
 
 /// The inputs and output folder of the analysing commands.
@@ -345,7 +349,9 @@ pub(super) fn job_of(task: Task, args: &Analysis, stems: Option<&StemArgs>) -> J
         config,
         stems,
         profile: args.exec.profile.clone(),
-        report: args.exec.report,
+        report: args.exec.report.then(|| job::ReportRequest {
+            reference: args.exec.reference.clone(),
+        }),
     }
 }
 
@@ -393,7 +399,7 @@ pub fn align(global: &Global, args: &AlignArgs) -> Result<(), Error> {
         config: Config::preset(Preset::Default),
         stems: None,
         profile: None,
-        report: false,
+        report: None,
     };
     let progress = Progress::new(global.quiet, args.verbose > 0);
     let summary = job::run(&job, &progress)?;

@@ -8,7 +8,9 @@
 //! 2. W₀ and W, H₀ and H side by side, with the components' labels, and the NMF's error by
 //!    iteration;
 //! 3. the notes as a sortable table, the notes not played first;
-//! 4. an audio player per stem and for the recording, each with its waveform.
+//! 4. an audio player per stem and for the recording, each with its waveform;
+//! 5. with a reference transcription, `eval notes`' metrics, and the missed and wrong notes
+//!    marked on the spectrogram.
 //!
 //! The images are written in two steps because the separation may consume V: [`Figures::render`]
 //! right after the transcription, [`write_page`] once the stems exist. Heatmaps are PNG
@@ -22,7 +24,8 @@ use std::path::{Path, PathBuf};
 use nalgebra::DMatrix;
 
 use crate::error::Result;
-use crate::io::score::Score;
+use crate::eval::notes::NoteScores;
+use crate::io::score::{Note, Score};
 use crate::model::templates::{Component, Kind};
 use crate::tasks::separate::StemFile;
 use crate::tasks::transcribe::Transcription;
@@ -166,6 +169,21 @@ impl Figures {
             transcription: r.transcription.clone(),
         })
     }
+}
+
+/// The transcription against a reference transcription (`--reference`), as `eval notes`
+/// computes it.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub path: PathBuf,
+    /// mir_eval's note metrics on onsets (and pitch) only.
+    pub onsets: NoteScores,
+    /// And with offsets (mir_eval's default: within 20 % of the duration or 50 ms).
+    pub with_offsets: NoteScores,
+    /// Reference notes no played note matches (onsets only).
+    pub missed: Vec<Note>,
+    /// Played notes that match no reference note (onsets only).
+    pub wrong: Vec<Note>,
 }
 
 /// The stems and the recording the page plays.

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{Figures, Sounds, H, H0, PAGE, SPECTROGRAM, W, W0};
+use super::{Figures, Reference, Sounds, H, H0, PAGE, SPECTROGRAM, W, W0};
 use crate::error::Result;
 use crate::io::atomic;
 use crate::io::score::pitch_name;
@@ -27,11 +27,19 @@ const RED: &str = "#d62728";
 const WAVE_COLUMNS: usize = 800;
 
 /// Writes `root/report.html` from the rendered figures and the stems under `root`.
-pub fn write_page(root: &Path, f: &Figures, sounds: &Sounds) -> Result<()> {
+pub fn write_page(
+    root: &Path,
+    f: &Figures,
+    reference: Option<&Reference>,
+    sounds: &Sounds,
+) -> Result<()> {
     let mut html = String::with_capacity(1 << 16);
     head(&mut html, &f.title);
     summary(&mut html, f);
-    spectrogram(&mut html, f);
+    if let Some(r) = reference {
+        against(&mut html, r);
+    }
+    spectrogram(&mut html, f, reference);
     factorization(&mut html, f);
     notes_table(&mut html, f);
     players(&mut html, root, sounds);
@@ -136,8 +144,37 @@ fn colour_bar(svg: &mut String, id: &str, x: f64, y: f64, h: f64, max: f32, labe
     );
 }
 
-/// The spectrogram on a pitch axis with the score and the transcription over it.
-fn spectrogram(html: &mut String, f: &Figures) {
+/// `eval notes`' metrics against the reference.
+fn against(html: &mut String, r: &Reference) {
+    let row = |name: &str, s: &crate::eval::notes::NoteScores| {
+        format!(
+            "<tr><td style=\"text-align:left\">{name}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            s.precision, s.recall, s.f_measure, s.average_overlap_ratio, s.matched
+        )
+    };
+    let _ = write!(
+        html,
+        "<h2>Against the reference</h2><p>{} ({} notes; {} played notes), as <code>scorenmf eval \
+         notes</code> and mir_eval compute it (onsets within 50 ms, pitch within 50 cents; \
+         offsets within 20 % of the duration or 50 \
+         ms):</p><table><thead><tr><th>metric</th><th>precision</th><th>recall</th><th>F-measure</th><th>average \
+         overlap</th><th>matched</th></tr></thead><tbody>{}{}</tbody></table><p>On the \
+         spectrogram: <span class=\"key missed-key\"></span>{} reference notes no played note \
+         matches (dashed), <span class=\"key wrong-key\"></span>{} played notes that match no \
+         reference note (onsets only).</p>",
+        esc(&r.path.display().to_string()),
+        r.onsets.reference,
+        r.onsets.estimated,
+        row("onsets", &r.onsets),
+        row("onsets and offsets", &r.with_offsets),
+        r.missed.len(),
+        r.wrong.len()
+    );
+}
+
+/// The spectrogram on a pitch axis with the score and the transcription over it (and, with a
+/// reference, its missed and wrong notes).
+fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
     let (low, top) = f.pitch_range;
     let semitones = (top - low + 1) as f64;
     let row = (560.0 / semitones).clamp(4.0, 12.0);
@@ -236,6 +273,26 @@ fn spectrogram(html: &mut String, f: &Figures) {
             u.pitch,
             &title,
         );
+    }
+    for (class, notes, what) in reference
+        .map(|r| {
+            [
+                ("missed", &r.missed, "MISSED reference note"),
+                ("wrong", &r.wrong, "WRONG: no reference note"),
+            ]
+        })
+        .into_iter()
+        .flatten()
+    {
+        for n in notes.iter().filter(|n| (low..=top).contains(&n.pitch)) {
+            let title = format!(
+                "{what}: {} at {:.3}–{:.3} s",
+                pitch_name(n.pitch),
+                n.onset,
+                n.end()
+            );
+            rect(&mut svg, class, "", n.onset, n.end(), n.pitch, &title);
+        }
     }
     time_axis(&mut svg, d, pw, TOP + ph);
     colour_bar(
@@ -730,7 +787,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}\
 svg{width:100%;height:auto;font-size:12px}svg text{fill:#222}.small{font-size:10px}\
 .tick{stroke:#444}rect.score{fill:none;stroke:#00bcd4;stroke-width:1;opacity:.9}\
-rect.played{fill-opacity:.45;stroke-width:1}rect.unplayed{fill-opacity:.5;stroke-width:2}\
+rect.played{fill-opacity:.45;stroke-width:1}rect.missed{fill:none;stroke:#e91e63;stroke-width:2;stroke-dasharray:4 3}\
+rect.wrong{fill:none;stroke:#ff9800;stroke-width:3}.missed-key{border:2px dashed #e91e63}.wrong-key{border:3px solid #ff9800}rect.unplayed{fill-opacity:.5;stroke-width:2}\
 figure{margin:0}figcaption{font-size:.9em;color:#444;margin:.4em 0 1em}\
 .pair{display:flex;gap:1em}.half{flex:1}.key{display:inline-block;width:.9em;height:.9em;margin:0 .25em 0 .5em;vertical-align:middle}\
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}\
