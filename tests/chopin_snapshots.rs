@@ -1,6 +1,7 @@
 //! Snapshot tests on the Chopin example: the transcribed note events and a compact summary of
 //! the factorization, for the default and the FMP preset. A change in any stage shows here.
 
+#[allow(dead_code)]
 mod common;
 
 use nalgebra::DMatrix;

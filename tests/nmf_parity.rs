@@ -1,6 +1,7 @@
 //! Parity with the FMP reference (libfmp 1.3.0, librosa 0.11.0) on the Chopin excerpt; the
 //! reference and the script that made it are in `tests/data/fmp_reference/` (see its README).
 
+#[allow(dead_code)]
 mod common;
 
 use std::path::Path;

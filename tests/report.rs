@@ -8,38 +8,12 @@
 //! both and sets `SCORENMF_BROWSER_TEST=1`, which makes their absence a failure); elsewhere it
 //! says it was skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[allow(dead_code)]
 mod common;
-use common::{CHOPIN_CSV, CHOPIN_WAV};
-
-fn scorenmf(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("scorenmf-report-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{scorenmf, TempDir, CHOPIN_CSV, CHOPIN_WAV};
 
 /// A PNG decoded: width, height, grey levels (the report writes 8-bit greyscale).
 fn decode(path: &Path) -> (usize, usize, Vec<u8>) {
@@ -63,7 +37,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 #[test]
 fn run_with_report_writes_a_page_whose_figures_show_the_recording() {
-    let dir = TempDir::new("chopin");
+    let dir = TempDir::new("report-chopin");
     let out = dir.0.join("out");
     let o = out.display().to_string();
     let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
@@ -197,7 +171,7 @@ fn the_report_opens_in_headless_chromium() {
         eprintln!("skipped: no {chromium}, node, or `npm ci` in tests/browser (see .ci/run)");
         return;
     }
-    let dir = TempDir::new("browser");
+    let dir = TempDir::new("report-browser");
     let out = dir.0.join("out");
     let o = out.display().to_string();
     let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
@@ -231,7 +205,7 @@ fn the_report_opens_in_headless_chromium() {
 
 #[test]
 fn a_reference_adds_eval_notes_metrics_and_marks_the_misses() {
-    let dir = TempDir::new("reference");
+    let dir = TempDir::new("report-reference");
     let out = dir.0.join("out");
     let o = out.display().to_string();
     // The bundled score is the recording's aligned annotation: a reference of its own.

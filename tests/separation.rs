@@ -1,6 +1,7 @@
 //! Separation: the stems of a grouping plus the residual give back the input; stereo stays
 //! stereo at the input's rate and length; per-note stems partition the same sound.
 
+#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -152,13 +152,7 @@ pub fn factorize_in_place(
     p: &NmfParams,
     progress: impl FnMut(usize),
 ) -> Result<Factorization> {
-    check(v, &w0, &h0, p)?;
-    let (k, n) = v.shape();
-    let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
-    let laid_out = Aligned::columns_in_place(taken, k, n);
-    let (f, back) = run(laid_out, k, &w0, &h0, p, false, progress);
-    *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
-    Ok(f)
+    in_place(v, w0, h0, p, false, progress)
 }
 
 /// About how many iterations [`factorize_traced`] measures the error after.
@@ -175,11 +169,23 @@ pub fn factorize_traced(
     p: &NmfParams,
     progress: impl FnMut(usize),
 ) -> Result<Factorization> {
+    in_place(v, w0, h0, p, true, progress)
+}
+
+/// V laid out in place, the iterations (with the error traced or not), V put back.
+fn in_place(
+    v: &mut DMatrix<f32>,
+    w0: DMatrix<f64>,
+    h0: DMatrix<f64>,
+    p: &NmfParams,
+    trace: bool,
+    progress: impl FnMut(usize),
+) -> Result<Factorization> {
     check(v, &w0, &h0, p)?;
     let (k, n) = v.shape();
     let taken: Vec<f32> = std::mem::replace(v, DMatrix::zeros(0, 0)).data.into();
     let laid_out = Aligned::columns_in_place(taken, k, n);
-    let (f, back) = run(laid_out, k, &w0, &h0, p, true, progress);
+    let (f, back) = run(laid_out, k, &w0, &h0, p, trace, progress);
     *v = DMatrix::from_vec(k, n, back.into_columns(k, n));
     Ok(f)
 }
