@@ -448,7 +448,7 @@ fn outputs_of(job: &Job) -> (Vec<PathBuf>, Option<PathBuf>) {
     let owned = owned_outputs(job);
     let mut files: Vec<PathBuf> = owned
         .iter()
-        .filter(|&&name| name != "stems")
+        .filter(|&&name| name != "stems" && name != report::IMAGE_DIR)
         .map(|name| job.outdir.join(name))
         .collect();
     files.extend(job.profile.clone());
@@ -467,7 +467,10 @@ fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
     if let Some(r) = job.report.as_ref().and_then(|r| r.reference.as_deref()) {
         inputs.push((r, "reference"));
     }
-    check_spares_inputs(&inputs, &files, stems.as_deref())
+    check_spares_inputs(&inputs, &files, stems.as_deref())?;
+    // The report's image folder is replaced whole by every analysing run.
+    let images = (job.task != Task::Align).then(|| job.outdir.join(report::IMAGE_DIR));
+    check_spares_inputs(&inputs, &[], images.as_deref())
 }
 
 /// Refuses outputs that would replace an input: an output file in `files` that is one of
@@ -553,8 +556,8 @@ fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
 }
 
 /// The outputs a job replaces as a whole (`run.json` last): its notes files, its stems folder
-/// (every grouping: old ones are removed), the report, and `run.json`. Outputs of other tasks in the same
-/// folder stay (a `separate` after a `transcribe` keeps the notes).
+/// (every grouping: old ones are removed), the report, and `run.json`. Outputs of other tasks
+/// in the same folder stay (a `separate` after a `transcribe` keeps the notes).
 fn owned_outputs(job: &Job) -> Vec<&'static str> {
     let mut owned = Vec::new();
     if job.align_request().is_some() {

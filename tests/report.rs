@@ -150,6 +150,15 @@ fn run_with_report_writes_a_page_whose_figures_show_the_recording() {
         );
     }
 
+    // An input inside the report's image folder, which every run replaces, is refused.
+    let inside = out.join("report").join("input.wav");
+    std::fs::copy(CHOPIN_WAV, &inside).unwrap();
+    let i = inside.display().to_string();
+    let (code, err) = scorenmf(&["transcribe", &i, CHOPIN_CSV, "-o", &o, "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("would overwrite the input recording"), "{err}");
+    assert!(inside.exists());
+
     // A later run in the same folder without --report leaves no stale page.
     let (code, err) = scorenmf(&["transcribe", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "-q"]);
     assert_eq!(code, 0, "{err}");
