@@ -172,71 +172,129 @@ fn against(html: &mut String, r: &Reference) {
     );
 }
 
-/// The spectrogram on a pitch axis with the score and the transcription over it (and, with a
-/// reference, its missed and wrong notes).
-fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
-    let (low, top) = f.pitch_range;
-    let semitones = (top - low + 1) as f64;
-    let row = (560.0 / semitones).clamp(4.0, 12.0);
-    let ph = row * semitones;
-    let pw = FIG_W - LEFT - RIGHT;
-    let py = |p: f64| TOP + (top as f64 + 0.5 - p) * row;
-    let d = f.duration;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        "<svg id=\"spectrogram\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\">\
-         <image href=\"{SPECTROGRAM}\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{pw:.1}\" height=\"{ph:.1}\" preserveAspectRatio=\"none\"/>",
-        TOP + ph + BOTTOM
-    );
-    for p in low..=top {
-        if p % 12 == 0 || semitones <= 24.0 {
-            let y = py(p as f64);
-            let _ = write!(
-                svg,
-                "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                LEFT - 5.0,
-                LEFT - 8.0,
-                y + 4.0,
-                pitch_name(p)
-            );
+/// The spectrogram figure's geometry: the pitch rows and the time axis.
+struct Roll {
+    low: u8,
+    top: u8,
+    /// Height of a semitone.
+    row: f64,
+    /// Plot width.
+    pw: f64,
+    duration: f64,
+}
+
+impl Roll {
+    fn new(f: &Figures) -> Roll {
+        let (low, top) = f.pitch_range;
+        Roll {
+            low,
+            top,
+            row: (560.0 / (top - low + 1) as f64).clamp(4.0, 12.0),
+            pw: FIG_W - LEFT - RIGHT,
+            duration: f.duration,
         }
     }
-    let instruments = f.score.instruments();
-    let colour = |label: &str| {
-        let i = instruments.iter().position(|x| x == label).unwrap_or(0);
-        COLOURS[i % COLOURS.len()]
-    };
-    let rect = |svg: &mut String,
-                class: &str,
-                style: &str,
-                t0: f64,
-                t1: f64,
-                p: u8,
-                title: &str| {
-        let (x0, x1) = (tx(t0, d, pw), tx(t1, d, pw));
+
+    fn semitones(&self) -> f64 {
+        (self.top - self.low + 1) as f64
+    }
+
+    /// Plot height.
+    fn ph(&self) -> f64 {
+        self.row * self.semitones()
+    }
+
+    /// The centre of pitch `p`'s row.
+    fn y(&self, p: u8) -> f64 {
+        TOP + (self.top as f64 + 0.5 - p as f64) * self.row
+    }
+
+    /// A note's box from `t0` to `t1` on pitch `p`, with its hover text.
+    fn rect(
+        &self,
+        svg: &mut String,
+        class: &str,
+        style: &str,
+        (t0, t1): (f64, f64),
+        p: u8,
+        title: &str,
+    ) {
+        let (x0, x1) = (
+            tx(t0, self.duration, self.pw),
+            tx(t1, self.duration, self.pw),
+        );
         let _ = write!(
             svg,
             "<rect class=\"{class}\" style=\"{style}\" x=\"{x0:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\"><title>{}</title></rect>",
-            py(p as f64) - row / 2.0,
+            self.y(p) - self.row / 2.0,
             (x1 - x0).max(1.0),
-            row,
+            self.row,
             esc(title)
         );
-    };
+    }
+
+    /// Note names on the left: every C, or every note when the range is two octaves or less.
+    fn pitch_axis(&self, svg: &mut String) {
+        for p in self.low..=self.top {
+            if p % 12 == 0 || self.semitones() <= 24.0 {
+                let y = self.y(p);
+                let _ = write!(
+                    svg,
+                    "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
+                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                    LEFT - 5.0,
+                    LEFT - 8.0,
+                    y + 4.0,
+                    pitch_name(p)
+                );
+            }
+        }
+    }
+}
+
+/// The instruments' colours, in the order of the score's labels.
+struct Palette(Vec<String>);
+
+impl Palette {
+    fn colour(&self, label: &str) -> &'static str {
+        let i = self.0.iter().position(|x| x == label).unwrap_or(0);
+        COLOURS[i % COLOURS.len()]
+    }
+
+    /// A colour key per instrument, for the caption.
+    fn legend(&self) -> String {
+        self.0
+            .iter()
+            .map(|i| {
+                format!(
+                    "<span class=\"key\" style=\"background:{}\"></span>{} ",
+                    self.colour(i),
+                    esc(i)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Each score note as an outline at its score time.
+fn score_outlines(svg: &mut String, roll: &Roll, f: &Figures) {
     for (i, n) in f.score.notes.iter().enumerate() {
+        let bar = n
+            .measure
+            .as_ref()
+            .map_or(String::new(), |m| format!(", bar {m}"));
         let title = format!(
-            "score note {i}: {} {} at {:.3} s{}",
+            "score note {i}: {} {} at {:.3} s{bar}",
             pitch_name(n.pitch),
             n.instrument,
-            n.onset,
-            n.measure
-                .as_ref()
-                .map_or(String::new(), |m| format!(", bar {m}"))
+            n.onset
         );
-        rect(&mut svg, "score", "", n.onset, n.end(), n.pitch, &title);
+        roll.rect(svg, "score", "", (n.onset, n.end()), n.pitch, &title);
     }
+}
+
+/// Each played note filled from its onset to its offset, in its instrument's colour.
+fn played_boxes(svg: &mut String, roll: &Roll, f: &Figures, palette: &Palette) {
     for e in &f.transcription.events {
         let title = format!(
             "{} {}: played {:.3}–{:.3} s, shift {:+.0} ms, velocity {}, confidence {:.2}",
@@ -248,197 +306,107 @@ fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
             e.velocity,
             e.confidence
         );
-        let style = format!(
-            "fill:{};stroke:{}",
-            colour(&e.instrument),
-            colour(&e.instrument)
-        );
-        rect(
-            &mut svg, "played", &style, e.onset, e.offset, e.pitch, &title,
-        );
+        let c = palette.colour(&e.instrument);
+        let style = format!("fill:{c};stroke:{c}");
+        roll.rect(svg, "played", &style, (e.onset, e.offset), e.pitch, &title);
     }
+}
+
+/// Each note judged not played, in red at its score time.
+fn unplayed_boxes(svg: &mut String, roll: &Roll, f: &Figures) {
+    let style = format!("fill:{RED};stroke:{RED}");
     for u in &f.transcription.not_played {
         let n = &f.score.notes[u.score_note];
         let title = format!(
             "NOT PLAYED: {} {} at score {:.3} s (confidence {:.2})",
             u.pitch_name, u.instrument, u.score_onset, u.confidence
         );
-        let style = format!("fill:{RED};stroke:{RED}");
-        rect(
-            &mut svg,
-            "unplayed",
-            &style,
-            u.score_onset,
-            u.score_onset + n.duration,
-            u.pitch,
-            &title,
-        );
+        let span = (u.score_onset, u.score_onset + n.duration);
+        roll.rect(svg, "unplayed", &style, span, u.pitch, &title);
     }
-    for (class, notes, what) in reference
-        .map(|r| {
-            [
-                ("missed", &r.missed, "MISSED reference note"),
-                ("wrong", &r.wrong, "WRONG: no reference note"),
-            ]
-        })
-        .into_iter()
-        .flatten()
-    {
-        for n in notes.iter().filter(|n| (low..=top).contains(&n.pitch)) {
+}
+
+/// The reference's missed notes and the played notes it does not have.
+fn reference_marks(svg: &mut String, roll: &Roll, r: &Reference) {
+    for (class, notes, what) in [
+        ("missed", &r.missed, "MISSED reference note"),
+        ("wrong", &r.wrong, "WRONG: no reference note"),
+    ] {
+        for n in notes
+            .iter()
+            .filter(|n| (roll.low..=roll.top).contains(&n.pitch))
+        {
             let title = format!(
                 "{what}: {} at {:.3}–{:.3} s",
                 pitch_name(n.pitch),
                 n.onset,
                 n.end()
             );
-            rect(&mut svg, class, "", n.onset, n.end(), n.pitch, &title);
+            roll.rect(svg, class, "", (n.onset, n.end()), n.pitch, &title);
         }
     }
-    time_axis(&mut svg, d, pw, TOP + ph);
+}
+
+/// The spectrogram on a pitch axis with the score and the transcription over it (and, with a
+/// reference, its missed and wrong notes).
+fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
+    let roll = Roll::new(f);
+    let (pw, ph) = (roll.pw, roll.ph());
+    let palette = Palette(f.score.instruments());
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg id=\"spectrogram\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\">\
+         <image href=\"{SPECTROGRAM}\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{pw:.1}\" height=\"{ph:.1}\" preserveAspectRatio=\"none\"/>",
+        TOP + ph + BOTTOM
+    );
+    roll.pitch_axis(&mut svg);
+    score_outlines(&mut svg, &roll, f);
+    played_boxes(&mut svg, &roll, f, &palette);
+    unplayed_boxes(&mut svg, &roll, f);
+    if let Some(r) = reference {
+        reference_marks(&mut svg, &roll, r);
+    }
+    time_axis(&mut svg, f.duration, pw, TOP + ph);
+    let bar_x = FIG_W - RIGHT + 8.0;
     colour_bar(
         &mut svg,
         "g-spec",
-        FIG_W - RIGHT + 8.0,
+        bar_x,
         TOP,
         ph,
         f.spectrogram_max,
         &f.magnitude_label,
     );
     svg.push_str("</svg>");
-    let legend: String = instruments
-        .iter()
-        .map(|i| {
-            format!(
-                "<span class=\"key\" style=\"background:{}\"></span>{} ",
-                colour(i),
-                esc(i)
-            )
-        })
-        .collect();
     let _ = write!(
         html,
         "<h2>Spectrogram and transcription</h2><figure>{svg}<figcaption>The recording's \
          log-magnitude spectrogram ({}) on a pitch axis (dark: loud). Over it: each score note as \
          an outline at its score time; each played note filled from its detected onset to its \
-         offset, coloured by instrument: {legend}; notes judged not played in \
+         offset, coloured by instrument: {}; notes judged not played in \
          <span class=\"key\" style=\"background:{RED}\"></span>red at their score time. Hover a \
          note for its figures.</figcaption></figure>",
-        esc(&f.magnitude_label)
+        esc(&f.magnitude_label),
+        palette.legend()
     );
 }
 
 /// W₀ and W, H₀ and H, as FMP's figure: templates over frequency, activations over time, one
 /// row or column per component.
 fn factorization(html: &mut String, f: &Figures) {
-    let r = f.component_labels.len() as f64;
-    let labels_h = |svg: &mut String, x: f64, y0: f64, row: f64, anchor: &str| {
-        for (i, l) in f.component_labels.iter().enumerate() {
-            let _ = write!(
-                svg,
-                "<text class=\"small\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
-                y0 + (i as f64 + 0.5) * row + 3.0,
-                esc(l)
-            );
-        }
-    };
-    // Templates: frequency up, components across.
-    let tw = 420.0;
-    let th = 300.0;
-    let mut w_svgs = String::new();
-    for (name, file, max, what) in [
-        (
-            "W₀",
-            W0,
-            f.w0_max,
-            "initial templates: harmonic combs and onset templates",
-        ),
-        ("W", W, f.w_max, "learned templates"),
-    ] {
-        let mut svg = String::new();
-        let col = tw / r.max(1.0);
-        let _ = write!(
-            svg,
-            "<svg viewBox=\"0 0 {:.1} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
-             <image href=\"{file}\" x=\"{LEFT}\" y=\"22\" width=\"{tw:.1}\" height=\"{th:.1}\" preserveAspectRatio=\"none\"/>",
-            LEFT + tw + 90.0,
-            th + 22.0 + 110.0,
-            LEFT + tw / 2.0
-        );
-        let step = nice_step(f.template_top_hz / 6.0);
-        let mut hz = 0.0;
-        while hz <= f.template_top_hz + 1e-9 {
-            let y = 22.0 + th * (1.0 - hz / f.template_top_hz);
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                LEFT - 6.0,
-                y + 4.0,
-                trim(hz)
-            );
-            hz += step;
-        }
-        let _ = write!(
-            svg,
-            "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">frequency (Hz)</text>",
-            22.0 + th / 2.0,
-            22.0 + th / 2.0
-        );
-        for (i, l) in f.component_labels.iter().enumerate() {
-            let x = LEFT + (i as f64 + 0.5) * col;
-            let y = 22.0 + th + 6.0;
-            let _ = write!(
-                svg,
-                "<text class=\"small\" x=\"{x:.1}\" y=\"{y:.1}\" transform=\"rotate(60 {x:.1} {y:.1})\">{}</text>",
-                esc(l)
-            );
-        }
-        colour_bar(
-            &mut svg,
-            &format!("g-{file}"),
-            LEFT + tw + 8.0,
-            22.0,
-            th,
-            max,
-            "",
-        );
-        svg.push_str("</svg>");
-        w_svgs.push_str(&format!("<div class=\"half\">{svg}</div>"));
-    }
-    // Activations: components down, time across.
-    let row = (420.0 / r.max(1.0)).clamp(3.0, 14.0);
-    let hh = row * r;
-    let pw = FIG_W - LEFT - RIGHT - 40.0;
-    let left = LEFT + 40.0;
-    let mut h_svgs = String::new();
-    for (name, file, max, what) in [
-        ("H₀", H0, f.h0_max, "score-constrained initial activations"),
-        ("H", H, f.h_max, "learned activations"),
-    ] {
-        let mut svg = String::new();
-        let _ = write!(
-            svg,
-            "<svg viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
-             <image href=\"{file}\" x=\"{left}\" y=\"22\" width=\"{pw:.1}\" height=\"{hh:.1}\" preserveAspectRatio=\"none\"/>",
-            22.0 + hh + BOTTOM,
-            left + pw / 2.0
-        );
-        labels_h(&mut svg, left - 6.0, 22.0, row, "end");
-        // time axis relative to this plot's own left margin
-        let mut axis = String::new();
-        time_axis(&mut axis, f.duration, pw, 22.0 + hh);
-        svg.push_str(&shift_x(&axis, left - LEFT));
-        colour_bar(
-            &mut svg,
-            &format!("g-{file}"),
-            left + pw + 8.0,
-            22.0,
-            hh,
-            max,
-            "",
-        );
-        svg.push_str("</svg>");
-        h_svgs.push_str(&svg);
-    }
+    let w0 = "initial templates: harmonic combs and onset templates";
+    let w_svgs = [
+        templates_figure(f, "W₀", W0, f.w0_max, w0),
+        templates_figure(f, "W", W, f.w_max, "learned templates"),
+    ]
+    .concat();
+    let h0 = "score-constrained initial activations";
+    let h_svgs = [
+        activations_figure(f, "H₀", H0, f.h0_max, h0),
+        activations_figure(f, "H", H, f.h_max, "learned activations"),
+    ]
+    .concat();
     let curve = error_curve(&f.errors, f.iterations);
     let _ = write!(
         html,
@@ -450,6 +418,101 @@ fn factorization(html: &mut String, f: &Figures) {
          partials, active over the note). Dark: large.</figcaption></figure>",
         f.iterations, f.rel_error
     );
+}
+
+/// One of W₀ and W: frequency up (Hz), one column per component (labelled below).
+fn templates_figure(f: &Figures, name: &str, file: &str, max: f32, what: &str) -> String {
+    let (tw, th) = (420.0, 300.0);
+    let col = tw / (f.component_labels.len().max(1) as f64);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg viewBox=\"0 0 {:.1} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
+         <image href=\"{file}\" x=\"{LEFT}\" y=\"22\" width=\"{tw:.1}\" height=\"{th:.1}\" preserveAspectRatio=\"none\"/>",
+        LEFT + tw + 90.0,
+        th + 22.0 + 110.0,
+        LEFT + tw / 2.0
+    );
+    let step = nice_step(f.template_top_hz / 6.0);
+    let mut hz = 0.0;
+    while hz <= f.template_top_hz + 1e-9 {
+        let y = 22.0 + th * (1.0 - hz / f.template_top_hz);
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LEFT - 6.0,
+            y + 4.0,
+            trim(hz)
+        );
+        hz += step;
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">frequency (Hz)</text>",
+        22.0 + th / 2.0,
+        22.0 + th / 2.0
+    );
+    for (i, l) in f.component_labels.iter().enumerate() {
+        let x = LEFT + (i as f64 + 0.5) * col;
+        let y = 22.0 + th + 6.0;
+        let _ = write!(
+            svg,
+            "<text class=\"small\" x=\"{x:.1}\" y=\"{y:.1}\" transform=\"rotate(60 {x:.1} {y:.1})\">{}</text>",
+            esc(l)
+        );
+    }
+    colour_bar(
+        &mut svg,
+        &format!("g-{file}"),
+        LEFT + tw + 8.0,
+        22.0,
+        th,
+        max,
+        "",
+    );
+    svg.push_str("</svg>");
+    format!("<div class=\"half\">{svg}</div>")
+}
+
+/// One of H₀ and H: one row per component (labelled left), time across.
+fn activations_figure(f: &Figures, name: &str, file: &str, max: f32, what: &str) -> String {
+    let r = f.component_labels.len().max(1) as f64;
+    let row = (420.0 / r).clamp(3.0, 14.0);
+    let hh = row * r;
+    let pw = FIG_W - LEFT - RIGHT - 40.0;
+    let left = LEFT + 40.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\">{name} ({what})</text>\
+         <image href=\"{file}\" x=\"{left}\" y=\"22\" width=\"{pw:.1}\" height=\"{hh:.1}\" preserveAspectRatio=\"none\"/>",
+        22.0 + hh + BOTTOM,
+        left + pw / 2.0
+    );
+    for (i, l) in f.component_labels.iter().enumerate() {
+        let _ = write!(
+            svg,
+            "<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            22.0 + (i as f64 + 0.5) * row + 3.0,
+            esc(l)
+        );
+    }
+    // The time axis is drawn for the spectrogram's margin, then moved to this plot's.
+    let mut axis = String::new();
+    time_axis(&mut axis, f.duration, pw, 22.0 + hh);
+    svg.push_str(&shift_x(&axis, left - LEFT));
+    colour_bar(
+        &mut svg,
+        &format!("g-{file}"),
+        left + pw + 8.0,
+        22.0,
+        hh,
+        max,
+        "",
+    );
+    svg.push_str("</svg>");
+    svg
 }
 
 /// The NMF's relative error ‖V − WH‖/‖V‖ by iteration, as a line through the traced points
