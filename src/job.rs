@@ -100,8 +100,7 @@ pub struct Job {
     pub stems: Option<StemOutputs>,
     /// Where to write the profile (each stage's times and memory), if anywhere.
     pub profile: Option<PathBuf>,
-    /// Write `report.html` and its images in `report/` ([`crate::report`]); not for
-    /// [`Task::Align`].
+    /// Write `report.html` and its images in `report/` ([`crate::report`]).
     pub report: Option<ReportRequest>,
 }
 
@@ -111,6 +110,9 @@ pub struct ReportRequest {
     /// A reference transcription (CSV or MIDI): the page shows `eval notes`' metrics against
     /// it and marks the missed and the wrong notes on the spectrogram.
     pub reference: Option<PathBuf>,
+    /// Reference stems (a folder of WAV files named as one grouping's stems, or of grouping
+    /// folders): the page shows `eval stems`' metrics against them (needs stems).
+    pub reference_stems: Option<PathBuf>,
 }
 
 impl Job {
@@ -167,6 +169,7 @@ impl Observer for Silent {}
 /// Runs `job` and writes its outputs.
 pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     check_outputs_spare_inputs(job)?;
+    check_report_request(job)?;
     job.config.validate()?;
     if job.profile.is_some() {
         profile::enable();
@@ -188,7 +191,7 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
     let score = aligned.as_ref().map_or(&notation, |a| &a.score);
     if job.task == Task::Align {
         let aligned = aligned.as_ref().expect("an align job aligns");
-        return write_alignment_only(job, &notation, aligned);
+        return write_alignment_only(job, &audio, &notation, aligned);
     }
     let iterations = job.config.nmf.iterations;
     let mut out = pipeline::run_transcription_traced(
@@ -214,6 +217,10 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         Some(_) => Some(render_figures(root, job, &out, score)?),
         None => None,
     };
+    let alignment_figure = match (&job.report, &aligned) {
+        (Some(_), Some(a)) => render_alignment_figure(root, a)?,
+        _ => None,
+    };
     let stems = match job.stem_request() {
         Some(request) => write_stems(root, job, request, &audio, score, &mut out, observer)?,
         None => Vec::new(),
@@ -222,12 +229,27 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         write_notes(root, &out, score, &stems)?;
         observer.finished("notes written");
     }
-    if let Some(figures) = &figures {
+    if let (Some(request), Some(figures)) = (&job.report, &figures) {
         let against = match &reference {
             Some(r) => Some(report_reference(root, r, &out)?),
             None => None,
         };
-        write_report_page(root, job, &audio, figures, against.as_ref(), &stems)?;
+        let against_stems = match &request.reference_stems {
+            Some(dir) => Some(report_stem_reference(dir, root)?),
+            None => None,
+        };
+        let page = report::Page {
+            title: &page_title(job),
+            figures: Some(figures),
+            alignment: alignment_figure.as_ref(),
+            reference: against.as_ref(),
+            stem_reference: against_stems.as_ref(),
+            sounds: report::Sounds {
+                stems: &stems,
+                mix: Some((relative_path(&job.audio, &job.outdir), &audio)),
+            },
+        };
+        write_report_page(root, &page)?;
         observer.finished("report written");
     }
     write_run_record(root, job, &out, &stems, aligned.as_ref())?;
@@ -255,6 +277,8 @@ pub struct Aligned {
     pub score: Score,
     pub outside: usize,
     pub request: AlignRequest,
+    /// The features aligned, kept for the report's figure (with a report only).
+    pub features: Option<align::AlignedFeatures>,
 }
 
 /// Stage 1b: aligns the notation score to the recording, refusing a score that does not fit
@@ -269,8 +293,9 @@ fn align_score(
     let _stage = profile::stage("align");
     // Borrowed when the recording is mono at the features' rate: no copy of a long recording.
     let mono = audio.analysis_signal(align::features::SAMPLE_RATE)?;
-    let alignment = align::align(&mono, notation, &request.params)?;
+    let (alignment, features) = align::align_keeping_features(&mono, notation, &request.params)?;
     drop(mono);
+    let features = job.report.is_some().then_some(features);
     let p = &request.params;
     if !alignment.fits(p) {
         let msg = format!(
@@ -318,6 +343,7 @@ fn align_score(
         score,
         outside,
         request: request.clone(),
+        features,
     })
 }
 
@@ -364,11 +390,30 @@ fn misalignment_warning(
     })
 }
 
-/// An align job's outputs: the aligned score and the path, then run.json.
-fn write_alignment_only(job: &Job, notation: &Score, aligned: &Aligned) -> Result<Summary> {
+/// An align job's outputs: the aligned score and the path (and the report), then run.json.
+fn write_alignment_only(
+    job: &Job,
+    audio: &Audio,
+    notation: &Score,
+    aligned: &Aligned,
+) -> Result<Summary> {
     let staging = Staging::new(&job.outdir)?;
     let root = staging.root();
     write_alignment(root, aligned)?;
+    if let Some(figure) = render_alignment_figure(root, aligned)? {
+        let page = report::Page {
+            title: &page_title(job),
+            figures: None,
+            alignment: Some(&figure),
+            reference: None,
+            stem_reference: None,
+            sounds: report::Sounds {
+                stems: &[],
+                mix: Some((relative_path(&job.audio, &job.outdir), audio)),
+            },
+        };
+        write_report_page(root, &page)?;
+    }
     let record = run_record(job, None, Some(aligned), alignment_results(aligned))?;
     outputs::write_json(&root.join("run.json"), &record)?;
     staging.commit(&owned_outputs(job))?;
@@ -468,8 +513,17 @@ fn check_outputs_spare_inputs(job: &Job) -> Result<()> {
         inputs.push((r, "reference"));
     }
     check_spares_inputs(&inputs, &files, stems.as_deref())?;
-    // The report's image folder is replaced whole by every analysing run.
-    let images = (job.task != Task::Align).then(|| job.outdir.join(report::IMAGE_DIR));
+    if let Some(d) = job
+        .report
+        .as_ref()
+        .and_then(|r| r.reference_stems.as_deref())
+    {
+        inputs.push((d, "reference stems"));
+    }
+    // The report's image folder is replaced whole by every run that owns it.
+    let images = owned_outputs(job)
+        .contains(&report::IMAGE_DIR)
+        .then(|| job.outdir.join(report::IMAGE_DIR));
     check_spares_inputs(&inputs, &[], images.as_deref())
 }
 
@@ -575,8 +629,8 @@ fn owned_outputs(job: &Job) -> Vec<&'static str> {
         owned.push("stems");
     }
     // Every analysing run owns the report: one written by an earlier run would describe
-    // another factorization than this run.json's.
-    if job.task != Task::Align {
+    // another factorization than this run.json's. An alignment owns it when it writes one.
+    if job.task != Task::Align || job.report.is_some() {
         owned.extend([report::PAGE, report::IMAGE_DIR]);
     }
     owned.push("run.json");
@@ -636,10 +690,7 @@ fn render_figures(
     let c = &job.config;
     let d = &out.decomposition;
     let f = &d.factorization;
-    let title = job.audio.file_name().map_or_else(
-        || job.audio.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let title = page_title(job);
     report::Figures::render(
         root,
         &report::ReportInput {
@@ -666,27 +717,53 @@ fn render_figures(
     )
 }
 
-/// Stage 4a (with a report): `report.html` under `root`, playing the stems and the recording
-/// (by its path relative to the output folder, where it can be).
-fn write_report_page(
-    root: &Path,
-    job: &Job,
-    audio: &Audio,
-    figures: &report::Figures,
-    reference: Option<&report::Reference>,
-    stems: &[StemFile],
-) -> Result<()> {
+/// Stage 4a (with a report): `report.html` under `root`.
+fn write_report_page(root: &Path, page: &report::Page) -> Result<()> {
     let _stage = profile::stage("report page");
-    let mix = (relative_path(&job.audio, &job.outdir), audio);
-    report::write_page(
-        root,
-        figures,
-        reference,
-        &report::Sounds {
-            stems,
-            mix: Some(mix),
-        },
+    report::write_page(root, page)
+}
+
+/// The page's title: the recording's file name.
+fn page_title(job: &Job) -> String {
+    job.audio.file_name().map_or_else(
+        || job.audio.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
     )
+}
+
+/// Stage 1c (with a report and an alignment): the cost matrix' image and the path's figures.
+fn render_alignment_figure(root: &Path, a: &Aligned) -> Result<Option<report::AlignmentFigure>> {
+    let Some(features) = &a.features else {
+        return Ok(None);
+    };
+    let _stage = profile::stage("report alignment figure");
+    report::AlignmentFigure::render(root, features, &a.alignment, a.score.notes.len(), a.outside)
+        .map(Some)
+}
+
+/// The staged stems against `--reference-stems`, as `eval stems` computes it.
+fn report_stem_reference(dir: &Path, root: &Path) -> Result<report::StemReference> {
+    let _stage = profile::stage("report stems eval");
+    report::StemReference::measure(dir, root)
+}
+
+/// Refuses report options the job cannot honour: reference stems without stems.
+fn check_report_request(job: &Job) -> Result<()> {
+    let stems_ref = job.report.as_ref().and_then(|r| r.reference_stems.as_ref());
+    if let Some(dir) = stems_ref {
+        if job.stem_request().is_none() {
+            return Err(Error::Param(format!(
+                "--reference-stems {}: `{}` writes no stems to compare (`separate` and `run` do)",
+                dir.display(),
+                job.task.name()
+            )));
+        }
+        if !dir.is_dir() {
+            let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder of stems");
+            return Err(Error::read(dir, e));
+        }
+    }
+    Ok(())
 }
 
 /// The transcription against a reference, as `eval notes REF notes.csv` computes it (from the

@@ -210,6 +210,27 @@ fn the_report_opens_in_headless_chromium() {
         (i.width, i.height, ())
     };
     assert!(w >= 1000 && h > 2000, "screenshot {w}×{h}");
+
+    // An alignment's page: its cost matrix, the path and the recording's player.
+    let aligned = dir.0.join("aligned");
+    let wav = "data/alignment/FMP_C3S3_Beethoven_Fifth-MM1-21_Sibelius-Piano_Fermata.wav";
+    let xml = "data/alignment/FMP_C1_F10_Beethoven_Fifth-MM1-21_Sibelius-Piano.xml";
+    let a = aligned.display().to_string();
+    let (code, err) = scorenmf(&["align", wav, xml, "-o", &a, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let result = Command::new("node")
+        .arg("tests/browser/check.mjs")
+        .arg(aligned.join("report.html"))
+        .arg(dir.0.join("aligned.png"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{stdout}");
+    let found: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(found["images"], 1, "{stdout}");
+    assert_eq!(found["audio"], 1, "{stdout}");
+    assert!(found["path_points"].as_u64().unwrap() > 100, "{stdout}");
 }
 
 #[test]
@@ -294,4 +315,219 @@ fn a_reference_adds_eval_notes_metrics_and_marks_the_misses() {
         err.contains("missing.csv") && err.trim().lines().count() == 1,
         "{err}"
     );
+}
+
+/// A two-hand piece rendered hand by hand (`lh` mellow, `rh` bright) into `dir`: the mix, its
+/// score and the true stems in `dir/truth/` (named as `stems/instrument/`'s files).
+fn rendered_hands(dir: &Path) -> (String, String, std::path::PathBuf) {
+    use scorenmf::io::audio::{write_wav, WavEncoding};
+    use scorenmf::signal::synth::{random_piece, render, Timbre};
+    let score = random_piece(8.0, 11);
+    let sr = 22050;
+    let len = 9 * sr as usize;
+    let hand = |inst: &str, t: Timbre| {
+        let notes: Vec<_> = score
+            .notes
+            .iter()
+            .filter(|n| n.instrument == inst)
+            .cloned()
+            .collect();
+        render(&notes, |_| t.clone(), sr, len, 5)
+    };
+    let (lh, rh) = (hand("lh", Timbre::mellow()), hand("rh", Timbre::bright()));
+    let truth = dir.join("truth");
+    std::fs::create_dir_all(&truth).unwrap();
+    let f32wav = WavEncoding::Float32;
+    write_wav(&truth.join("lh.wav"), &[lh.clone()], sr, f32wav).unwrap();
+    write_wav(&truth.join("rh.wav"), &[rh.clone()], sr, f32wav).unwrap();
+    let mix: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| a + b).collect();
+    let wav = dir.join("mix.wav");
+    write_wav(&wav, &[mix], sr, f32wav).unwrap();
+    let mut csv = String::from("\"Start\";\"Duration\";\"Pitch\";\"Velocity\";\"Instrument\"\n");
+    for n in &score.notes {
+        csv += &format!(
+            "{};{};{};{};\"{}\"\n",
+            n.onset, n.duration, n.pitch, n.velocity, n.instrument
+        );
+    }
+    let csv_path = dir.join("score.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    (
+        wav.display().to_string(),
+        csv_path.display().to_string(),
+        truth,
+    )
+}
+
+#[test]
+fn reference_stems_add_eval_stems_metrics() {
+    let dir = TempDir::new("report-stems");
+    let (wav, csv, truth) = rendered_hands(&dir.0);
+    let out = dir.0.join("out");
+    let (o, t) = (out.display().to_string(), truth.display().to_string());
+    let run = |extra: &[&str]| {
+        let args = ["separate", &wav, &csv, "-o", &o, "--report", "-q"];
+        scorenmf(&[&args[..], extra].concat())
+    };
+    let (code, err) = run(&["--reference-stems", &t]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // The same figures as `eval stems` on the same files.
+    let eval = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .args([
+            "eval",
+            "stems",
+            &t,
+            &format!("{o}/stems/instrument"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(eval.status.success());
+    let scores: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    for hand in ["lh", "rh"] {
+        let s = &scores["sources"][hand];
+        let row = format!(
+            "<td style=\"text-align:left\">{hand}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td>",
+            s["sdr"].as_f64().unwrap(),
+            s["sir"].as_f64().unwrap(),
+            s["sar"].as_f64().unwrap(),
+            s["si_sdr"].as_f64().unwrap()
+        );
+        assert!(html.contains(&row), "{row}");
+        assert!(s["sdr"].as_f64().unwrap() > 8.0, "{hand}: {s}");
+    }
+    assert!(html.contains("<caption>stems/instrument</caption>"));
+
+    // A folder of groupings is compared grouping by grouping.
+    let nested = dir.0.join("nested");
+    std::fs::create_dir_all(nested.join("instrument")).unwrap();
+    for f in ["lh.wav", "rh.wav"] {
+        std::fs::copy(truth.join(f), nested.join("instrument").join(f)).unwrap();
+    }
+    let (code, err) = run(&["--reference-stems", &nested.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let again = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(count(&again, "<table class=\"stems-eval\">"), 1);
+
+    // Names no grouping has, a command without stems, no such folder: exit 2, one line each.
+    let other = dir.0.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(truth.join("lh.wav"), other.join("left.wav")).unwrap();
+    let (code, err) = run(&["--reference-stems", &other.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("other") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let (code, err) = scorenmf(&[
+        "transcribe",
+        &wav,
+        &csv,
+        "-o",
+        &o,
+        "--report",
+        "--reference-stems",
+        &t,
+        "-q",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("writes no stems"), "{err}");
+    let missing = dir.0.join("missing").display().to_string();
+    let (code, err) = run(&["--reference-stems", &missing]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("missing") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn align_with_report_draws_the_path_over_the_cost_matrix() {
+    let dir = TempDir::new("report-align");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    let wav = "data/alignment/FMP_C3S3_Beethoven_Fifth-MM1-21_Sibelius-Piano_Fermata.wav";
+    let xml = "data/alignment/FMP_C1_F10_Beethoven_Fifth-MM1-21_Sibelius-Piano.xml";
+    let (code, err) = scorenmf(&["align", wav, xml, "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg id=\"alignment\"") && html.contains("<svg id=\"tempo\""));
+    assert!(!html.contains("id=\"spectrogram\""));
+    // The path's points, in SVG units: x from 70 (time 0) to 930 (the end), y from 430 (score
+    // time 0) up to 10.
+    let points = html
+        .split("class=\"path\"")
+        .nth(1)
+        .and_then(|s| s.split("points=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    let xy: Vec<(f64, f64)> = points
+        .split_whitespace()
+        .map(|p| {
+            let (x, y) = p.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    assert!(xy.len() > 100);
+    assert!(xy.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 < w[0].1));
+    // Loosely, in pixels: the cost image is lighter (cheaper) under the path than overall.
+    let (w, h, grey) = decode(&out.join("report/alignment.png"));
+    assert!(w > 500 && h > 500, "{w}×{h}");
+    let at = |x: f64, y: f64| {
+        let c = (((x - 70.0) / 860.0) * w as f64).clamp(0.0, w as f64 - 1.0) as usize;
+        let r = (((y - 10.0) / 420.0) * h as f64).clamp(0.0, h as f64 - 1.0) as usize;
+        grey[r * w + c] as f64
+    };
+    let on_path = xy.iter().map(|&(x, y)| at(x, y)).sum::<f64>() / xy.len() as f64;
+    let overall = grey.iter().map(|&g| g as f64).sum::<f64>() / grey.len() as f64;
+    assert!(
+        on_path > overall + 40.0,
+        "under the path {on_path:.0}, overall {overall:.0}"
+    );
+    // The rendering plays the score's tempo except at its fermatas, which it holds longer: the
+    // tempo runs along the dashed 100 % line and dips under it (larger y).
+    let tempo = html.split("<svg id=\"tempo\"").nth(1).unwrap();
+    let line_y: f64 = tempo
+        .split("y1=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let curve = tempo
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let ys: Vec<f64> = curve
+        .split_whitespace()
+        .map(|p| p.split_once(',').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(ys.len() > 50);
+    assert!(ys.iter().any(|&y| y > line_y + 10.0), "no slower part");
+    let at_score_tempo = ys.iter().filter(|&&y| (y - line_y).abs() < 2.0).count();
+    assert!(
+        at_score_tempo > ys.len() / 3,
+        "{at_score_tempo} of {}",
+        ys.len()
+    );
+
+    // `run --align --report` shows the alignment above the transcription.
+    let (code, err) = scorenmf(&["run", wav, xml, "--align", "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let (a, s) = (
+        html.find("<svg id=\"alignment\"").unwrap(),
+        html.find("<svg id=\"spectrogram\"").unwrap(),
+    );
+    assert!(a < s);
+    // A later align without --report leaves the report of the run alone.
+    let (code, err) = scorenmf(&["align", wav, xml, "-o", &o, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("report.html").exists());
 }

@@ -105,6 +105,23 @@ pub struct Alignment {
 
 /// Aligns `score` to the recording `x` (mono at [`features::SAMPLE_RATE`]).
 pub fn align(x: &[f32], score: &Score, p: &AlignParams) -> Result<Alignment> {
+    align_keeping_features(x, score, p).map(|(a, _)| a)
+}
+
+/// The features an alignment was made from: the score's and the recording's, at
+/// [`FEATURE_RATE`] (the report draws the cost matrix from them).
+#[derive(Debug, Clone)]
+pub struct AlignedFeatures {
+    pub score: Features,
+    pub audio: Features,
+}
+
+/// [`align`], keeping the features it aligned.
+pub fn align_keeping_features(
+    x: &[f32],
+    score: &Score,
+    p: &AlignParams,
+) -> Result<(Alignment, AlignedFeatures)> {
     let stft = features::feature_stft()?;
     let stage = profile::stage("align: tuning");
     let a4 = features::estimate_a4(x, &stft);
@@ -119,7 +136,14 @@ pub fn align(x: &[f32], score: &Score, p: &AlignParams) -> Result<Alignment> {
             "the recording or the score is too short to align (under 40 ms)".into(),
         ));
     }
-    Ok(align_features(&score_f, &audio, a4, p))
+    let alignment = align_features(&score_f, &audio, a4, p);
+    Ok((
+        alignment,
+        AlignedFeatures {
+            score: score_f,
+            audio,
+        },
+    ))
 }
 
 /// The alignment of two feature sequences (see the module doc).
@@ -268,7 +292,7 @@ fn signed_shift(shift: usize) -> i32 {
 }
 
 /// C(i, j) of the module doc.
-fn local_cost(s: &Features, a: &Features, i: usize, j: usize, onset_weight: f32) -> f32 {
+pub fn local_cost(s: &Features, a: &Features, i: usize, j: usize, onset_weight: f32) -> f32 {
     let (cs, ca) = (&s.chroma[i], &a.chroma[j]);
     let mut dot = 0f32;
     for q in 0..12 {

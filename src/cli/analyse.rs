@@ -64,6 +64,10 @@ pub struct AlignArgs {
     /// Worker threads (0: one per core); the outputs do not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Write OUTDIR/report.html, a page to open in a browser (images in OUTDIR/report/): the
+    /// warping path over the cost matrix, the local tempo, a player for the recording.
+    #[arg(long)]
+    report: bool,
 }
 
 /// How the score is read and aligned.
@@ -116,6 +120,11 @@ struct Exec {
     /// against and to mark the missed and the wrong notes on the page.
     #[arg(long, value_name = "NOTES", requires = "report")]
     reference: Option<PathBuf>,
+    /// With --report (`separate`, `run`): reference stems to show `eval stems`' metrics
+    /// against: a folder of WAV files named as one grouping's stems (rh.wav, lh.wav), or of
+    /// grouping folders (instrument/, pitch/).
+    #[arg(long, value_name = "DIR", requires = "report")]
+    reference_stems: Option<PathBuf>,
 }
 
 /// The inputs and output folder of the analysing commands.
@@ -351,6 +360,7 @@ pub(super) fn job_of(task: Task, args: &Analysis, stems: Option<&StemArgs>) -> J
         profile: args.exec.profile.clone(),
         report: args.exec.report.then(|| job::ReportRequest {
             reference: args.exec.reference.clone(),
+            reference_stems: args.exec.reference_stems.clone(),
         }),
     }
 }
@@ -399,7 +409,7 @@ pub fn align(global: &Global, args: &AlignArgs) -> Result<(), Error> {
         config: Config::preset(Preset::Default),
         stems: None,
         profile: None,
-        report: None,
+        report: args.report.then(job::ReportRequest::default),
     };
     let progress = Progress::new(global.quiet, args.verbose > 0);
     let summary = job::run(&job, &progress)?;

@@ -116,7 +116,7 @@ fn listing<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 /// The folders in `dir` (hidden ones aside), sorted by name.
-fn subfolders(dir: &Path) -> Vec<String> {
+pub fn subfolders(dir: &Path) -> Vec<String> {
     let mut subs: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

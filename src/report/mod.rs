@@ -16,6 +16,7 @@
 //! right after the transcription, [`write_page`] once the stems exist. Heatmaps are PNG
 //! ([`image`]); axes, labels and the notes are SVG in the page, so they stay sharp at any zoom.
 
+pub mod alignment;
 pub mod image;
 mod page;
 
@@ -25,11 +26,14 @@ use nalgebra::DMatrix;
 
 use crate::error::Result;
 use crate::eval::notes::NoteScores;
+use crate::eval::stem_files;
+use crate::eval::stems::{bss_eval_sources, SourceScores};
 use crate::io::score::{Note, Score};
 use crate::model::templates::{Component, Kind};
 use crate::tasks::separate::StemFile;
 use crate::tasks::transcribe::Transcription;
 
+pub use alignment::AlignmentFigure;
 pub use page::write_page;
 
 /// The folder, beside `report.html`, that holds its images.
@@ -184,6 +188,105 @@ pub struct Reference {
     pub missed: Vec<Note>,
     /// Played notes that match no reference note (onsets only).
     pub wrong: Vec<Note>,
+}
+
+/// The run's stems against reference stems (`--reference-stems`), as `eval stems` computes
+/// it (BSS Eval v3, mir_eval's `bss_eval_sources`, and SI-SDR).
+#[derive(Debug, Clone)]
+pub struct StemReference {
+    pub path: PathBuf,
+    /// One per grouping compared.
+    pub groupings: Vec<StemComparison>,
+}
+
+/// One grouping's stems against the reference's files of the same names.
+#[derive(Debug, Clone)]
+pub struct StemComparison {
+    /// The run's folder compared, relative to the output folder (`stems/instrument`).
+    pub folder: String,
+    /// The stems' file stems, in the scores' order.
+    pub names: Vec<String>,
+    pub scores: Vec<SourceScores>,
+}
+
+impl StemReference {
+    /// Compares the stems under `root/stems` with the files of `reference`: a folder of stem
+    /// files is matched by name against the first of the run's groupings that has every one of
+    /// them; a folder of groupings (`instrument/`, `pitch/`, …), grouping by grouping.
+    pub fn measure(reference: &Path, root: &Path) -> Result<StemReference> {
+        let stems = root.join("stems");
+        let subs = stem_files::subfolders(reference);
+        let pairs: Vec<(String, Vec<(PathBuf, PathBuf)>)> = if subs.is_empty() {
+            let found = stem_files::subfolders(&stems).into_iter().find_map(|g| {
+                stem_files::folder_pairs(reference, &stems.join(&g))
+                    .ok()
+                    .map(|p| (g, p))
+            });
+            let Some(found) = found else {
+                return Err(crate::Error::Param(format!(
+                    "--reference-stems {}: no stems folder of this run has a file of each of its names (the run wrote {})",
+                    reference.display(),
+                    stem_files::subfolders(&stems).join(", ")
+                )));
+            };
+            vec![found]
+        } else {
+            subs.into_iter()
+                .filter(|g| stems.join(g).is_dir())
+                .map(|g| {
+                    let p = stem_files::folder_pairs(&reference.join(&g), &stems.join(&g))?;
+                    Ok((g, p))
+                })
+                .collect::<Result<_>>()?
+        };
+        if pairs.is_empty() {
+            return Err(crate::Error::Param(format!(
+                "--reference-stems {}: none of its folders is a grouping this run wrote",
+                reference.display()
+            )));
+        }
+        let groupings = pairs
+            .into_iter()
+            .map(|(g, p)| compare(&g, &p))
+            .collect::<Result<_>>()?;
+        Ok(StemReference {
+            path: reference.to_path_buf(),
+            groupings,
+        })
+    }
+}
+
+/// BSS Eval of one grouping's pairs.
+fn compare(grouping: &str, pairs: &[(PathBuf, PathBuf)]) -> Result<StemComparison> {
+    let (_, refs, ests) = stem_files::load_pairs(pairs)?;
+    let scores = bss_eval_sources(&refs, &ests)?;
+    let names = pairs
+        .iter()
+        .map(|(r, _)| {
+            r.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    Ok(StemComparison {
+        folder: format!("stems/{grouping}"),
+        names,
+        scores,
+    })
+}
+
+/// What the page shows, each part when there is one.
+pub struct Page<'a> {
+    /// The page's title (the recording's file name).
+    pub title: &'a str,
+    /// The transcription's figures (not for `align`).
+    pub figures: Option<&'a Figures>,
+    /// The alignment's, when the score was aligned.
+    pub alignment: Option<&'a AlignmentFigure>,
+    pub reference: Option<&'a Reference>,
+    pub stem_reference: Option<&'a StemReference>,
+    pub sounds: Sounds<'a>,
 }
 
 /// The stems and the recording the page plays.

@@ -4,18 +4,18 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{Figures, Reference, Sounds, H, H0, PAGE, SPECTROGRAM, W, W0};
+use super::{Figures, Page, Reference, Sounds, StemReference, H, H0, PAGE, SPECTROGRAM, W, W0};
 use crate::error::Result;
 use crate::io::atomic;
 use crate::io::score::pitch_name;
 
 /// The figures' drawing width (SVG user units; the page scales them to its width).
-const FIG_W: f64 = 1000.0;
+pub(super) const FIG_W: f64 = 1000.0;
 /// Left margin (axis labels) and right margin (colour bar).
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 70.0;
+pub(super) const LEFT: f64 = 70.0;
+pub(super) const RIGHT: f64 = 70.0;
 const TOP: f64 = 10.0;
-const BOTTOM: f64 = 40.0;
+pub(super) const BOTTOM: f64 = 40.0;
 /// Instruments' colours (Tableau 10), in the order of the score's labels.
 const COLOURS: [&str; 10] = [
     "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
@@ -26,23 +26,28 @@ const RED: &str = "#d62728";
 /// Columns of a waveform.
 const WAVE_COLUMNS: usize = 800;
 
-/// Writes `root/report.html` from the rendered figures and the stems under `root`.
-pub fn write_page(
-    root: &Path,
-    f: &Figures,
-    reference: Option<&Reference>,
-    sounds: &Sounds,
-) -> Result<()> {
+/// Writes `root/report.html`: the sections `page` has figures for, then the players.
+pub fn write_page(root: &Path, page: &Page) -> Result<()> {
     let mut html = String::with_capacity(1 << 16);
-    head(&mut html, &f.title);
-    summary(&mut html, f);
-    if let Some(r) = reference {
+    head(&mut html, page.title);
+    if let Some(f) = page.figures {
+        summary(&mut html, f);
+    }
+    if let Some(r) = page.reference {
         against(&mut html, r);
     }
-    spectrogram(&mut html, f, reference);
-    factorization(&mut html, f);
-    notes_table(&mut html, f);
-    players(&mut html, root, sounds);
+    if let Some(s) = page.stem_reference {
+        against_stems(&mut html, s);
+    }
+    if let Some(a) = page.alignment {
+        super::alignment::section(&mut html, a);
+    }
+    if let Some(f) = page.figures {
+        spectrogram(&mut html, f, page.reference);
+        factorization(&mut html, f);
+        notes_table(&mut html, f);
+    }
+    players(&mut html, root, &page.sounds);
     html.push_str(SCRIPT);
     html.push_str("</body></html>\n");
     atomic::write_bytes(&root.join(PAGE), html.as_bytes())
@@ -78,12 +83,12 @@ fn summary(html: &mut String, f: &Figures) {
 }
 
 /// The x coordinate of time `t` in a figure of plot width `pw`.
-fn tx(t: f64, duration: f64, pw: f64) -> f64 {
+pub(super) fn tx(t: f64, duration: f64, pw: f64) -> f64 {
     LEFT + pw * (t / duration.max(1e-9)).clamp(0.0, 1.0)
 }
 
 /// A time axis under a plot at `y` of width `pw`.
-fn time_axis(svg: &mut String, duration: f64, pw: f64, y: f64) {
+pub(super) fn time_axis(svg: &mut String, duration: f64, pw: f64, y: f64) {
     let step = nice_step(duration / 10.0);
     let mut t = 0.0;
     while t <= duration + 1e-9 {
@@ -107,7 +112,7 @@ fn time_axis(svg: &mut String, duration: f64, pw: f64, y: f64) {
 }
 
 /// 1, 2 or 5 times a power of ten, at least `x`.
-fn nice_step(x: f64) -> f64 {
+pub(super) fn nice_step(x: f64) -> f64 {
     let p = 10f64.powf(x.max(1e-6).log10().floor());
     [1.0, 2.0, 5.0, 10.0]
         .into_iter()
@@ -116,13 +121,21 @@ fn nice_step(x: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-fn trim(x: f64) -> String {
+pub(super) fn trim(x: f64) -> String {
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// A vertical colour bar (white to black) from 0 to `max` at the right of a plot.
-fn colour_bar(svg: &mut String, id: &str, x: f64, y: f64, h: f64, max: f32, label: &str) {
+pub(super) fn colour_bar(
+    svg: &mut String,
+    id: &str,
+    x: f64,
+    y: f64,
+    h: f64,
+    max: f32,
+    label: &str,
+) {
     let _ = write!(
         svg,
         "<defs><linearGradient id=\"{id}\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\
@@ -170,6 +183,48 @@ fn against(html: &mut String, r: &Reference) {
         r.missed.len(),
         r.wrong.len()
     );
+}
+
+/// `eval stems`' metrics against the reference stems, a table per grouping.
+fn against_stems(html: &mut String, r: &StemReference) {
+    let _ = write!(
+        html,
+        "<h2>Stems against the reference</h2><p>{}, as <code>scorenmf eval stems</code> and \
+         mir_eval's <code>bss_eval_sources</code> compute it (BSS Eval v3, 512-tap filters, \
+         no permutation; mono mix-downs), in dB:</p>",
+        esc(&r.path.display().to_string())
+    );
+    for g in &r.groupings {
+        let n = g.scores.len().max(1) as f64;
+        let mean = |f: fn(&crate::eval::stems::SourceScores) -> f64| {
+            g.scores.iter().map(f).sum::<f64>() / n
+        };
+        let _ = write!(
+            html,
+            "<table class=\"stems-eval\"><caption>{}</caption><thead><tr><th>stem</th><th>SDR</th>\
+             <th>SIR</th><th>SAR</th><th>SI-SDR</th></tr></thead><tbody>",
+            esc(&g.folder)
+        );
+        for (name, s) in g.names.iter().zip(&g.scores) {
+            let _ = write!(
+                html,
+                "<tr><td style=\"text-align:left\">{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+                esc(name),
+                s.sdr,
+                s.sir,
+                s.sar,
+                s.si_sdr
+            );
+        }
+        let _ = write!(
+            html,
+            "<tr><td style=\"text-align:left\"><b>mean</b></td><td><b>{:.2}</b></td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr></tbody></table>",
+            mean(|s| s.sdr),
+            mean(|s| s.sir),
+            mean(|s| s.sar),
+            mean(|s| s.si_sdr)
+        );
+    }
 }
 
 /// The spectrogram figure's geometry: the pitch rows and the time axis.
@@ -655,7 +710,7 @@ fn notes_table(html: &mut String, f: &Figures) {
 /// An audio player with its waveform for the recording and each stem (per-note stems folded
 /// away: there can be hundreds).
 fn players(html: &mut String, root: &Path, sounds: &Sounds) {
-    html.push_str("<h2>Stems</h2>");
+    html.push_str("<h2>Recording and stems</h2>");
     if let Some((mix, recording)) = &sounds.mix {
         let src = mix.to_string_lossy().replace('\\', "/");
         let wave = waveform_svg(&recording_envelope(recording));
@@ -666,7 +721,9 @@ fn players(html: &mut String, root: &Path, sounds: &Sounds) {
         );
     }
     if sounds.stems.is_empty() {
-        html.push_str("<p>No stems in this run (`separate` or `run` write them).</p>");
+        html.push_str(
+            "<p>No stems in this run (<code>separate</code> and <code>run</code> write them).</p>",
+        );
         return;
     }
     // The stems' waveforms (not the per-note ones), read in parallel.
@@ -836,7 +893,7 @@ fn waveform_of(path: &Path) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -70,14 +70,19 @@ try {
       th.click();
       if (!sorted) failures.push('the notes table does not sort');
     }
+    const spectrogram = document.getElementById('spectrogram');
     const notes = document.querySelectorAll('#spectrogram rect').length;
-    if (notes === 0) failures.push('no notes drawn over the spectrogram');
-    return { failures, images: srcs.length, audio: audios.length, rows, notes, sorted };
+    if (spectrogram && notes === 0) failures.push('no notes drawn over the spectrogram');
+    const path = document.querySelector('#alignment polyline.path');
+    const path_points = path ? path.points.numberOfItems : 0;
+    if (path && path_points < 2) failures.push('no warping path drawn over the cost matrix');
+    if (!spectrogram && !path) failures.push('neither a spectrogram nor an alignment figure');
+    return { failures, images: srcs.length, audio: audios.length, rows, notes, path_points, sorted };
   });
   problems.push(...found.failures);
   await page.screenshot({ path: shot, fullPage: true });
   if (top) await page.screenshot({ path: top, clip: { x: 0, y: 0, width: 1280, height: 1200 } });
-  console.log(JSON.stringify({ images: found.images, audio: found.audio, table_rows: found.rows, note_rects: found.notes, problems }));
+  console.log(JSON.stringify({ images: found.images, audio: found.audio, table_rows: found.rows, note_rects: found.notes, path_points: found.path_points, problems }));
 } finally {
   await browser.close();
 }
