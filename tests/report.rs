@@ -338,8 +338,8 @@ fn rendered_hands(dir: &Path) -> (String, String, std::path::PathBuf) {
     let truth = dir.join("truth");
     std::fs::create_dir_all(&truth).unwrap();
     let f32wav = WavEncoding::Float32;
-    write_wav(&truth.join("lh.wav"), &[lh.clone()], sr, f32wav).unwrap();
-    write_wav(&truth.join("rh.wav"), &[rh.clone()], sr, f32wav).unwrap();
+    write_wav(&truth.join("lh.wav"), std::slice::from_ref(&lh), sr, f32wav).unwrap();
+    write_wav(&truth.join("rh.wav"), std::slice::from_ref(&rh), sr, f32wav).unwrap();
     let mix: Vec<f32> = lh.iter().zip(&rh).map(|(a, b)| a + b).collect();
     let wav = dir.join("mix.wav");
     write_wav(&wav, &[mix], sr, f32wav).unwrap();
