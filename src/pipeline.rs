@@ -26,7 +26,7 @@ use crate::tasks::transcribe::{
 };
 
 /// How the NMF's input V is made from the STFT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Magnitude {
     /// V = log(1 + γ·|X|) (FMP notebooks, γ = 1).
@@ -36,7 +36,7 @@ pub enum Magnitude {
 }
 
 /// Named parameter sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// The project's defaults, chosen by measurement (see the README).
@@ -47,7 +47,7 @@ pub enum Preset {
 }
 
 /// Every parameter of a run; written to `run.json` next to the outputs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Config {
     pub preset: Preset,
     /// Analysis sample rate in Hz; the recording's mono mix-down is resampled to it.

@@ -531,3 +531,95 @@ fn align_with_report_draws_the_path_over_the_cost_matrix() {
     assert_eq!(code, 0, "{err}");
     assert!(out.join("report.html").exists());
 }
+
+#[test]
+fn report_of_a_finished_run_is_the_page_run_with_report_writes() {
+    let dir = TempDir::new("report-command");
+    let (done, direct) = (dir.0.join("done"), dir.0.join("direct"));
+    let (d, r) = (done.display().to_string(), direct.display().to_string());
+    let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &d, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let before: Vec<Vec<u8>> = ["notes.csv", "run.json", "stems/instrument/rh.wav"]
+        .iter()
+        .map(|f| std::fs::read(done.join(f)).unwrap())
+        .collect();
+    // From another folder: the inputs are found by their absolute paths.
+    let out = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+        .args(["report", &d, "--reference"])
+        .arg(std::fs::canonicalize(CHOPIN_CSV).unwrap())
+        .arg("-q")
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, err) = scorenmf(&[
+        "run",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &r,
+        "--report",
+        "--reference",
+        &std::fs::canonicalize(CHOPIN_CSV)
+            .unwrap()
+            .display()
+            .to_string(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(done.join("report.html")).unwrap(),
+        std::fs::read(direct.join("report.html")).unwrap()
+    );
+    for image in ["spectrogram", "w0", "w", "h0", "h"] {
+        let f = format!("report/{image}.png");
+        assert_eq!(decode(&done.join(&f)), decode(&direct.join(&f)), "{f}");
+    }
+    // Nothing else in the folder changed.
+    for (f, bytes) in ["notes.csv", "run.json", "stems/instrument/rh.wav"]
+        .iter()
+        .zip(before)
+    {
+        assert_eq!(std::fs::read(done.join(f)).unwrap(), bytes, "{f}");
+    }
+
+    // An input changed since the run, a folder with no run.json: exit 2, one line.
+    let wav = dir.0.join("copy.wav");
+    std::fs::copy(CHOPIN_WAV, &wav).unwrap();
+    let w = wav.display().to_string();
+    let (code, err) = scorenmf(&["transcribe", &w, CHOPIN_CSV, "-o", &d, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let mut bytes = std::fs::read(&wav).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&wav, bytes).unwrap();
+    let (code, err) = scorenmf(&["report", &d, "-q"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("copy.wav")
+            && err.contains("changed since the run")
+            && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let (code, err) = scorenmf(&["report", &dir.0.display().to_string(), "-q"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run.json") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+
+    // An alignment's report.
+    let wav = "data/alignment/FMP_C3S3_Beethoven_Fifth-MM1-21_Sibelius-Piano_Fermata.wav";
+    let xml = "data/alignment/FMP_C1_F10_Beethoven_Fifth-MM1-21_Sibelius-Piano.xml";
+    let aligned = dir.0.join("aligned").display().to_string();
+    let (code, err) = scorenmf(&["align", wav, xml, "-o", &aligned, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = scorenmf(&["report", &aligned, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(dir.0.join("aligned/report.html")).unwrap();
+    assert!(html.contains("<svg id=\"alignment\""));
+}

@@ -32,7 +32,7 @@ use dtw::{Band, Ends, Warp};
 use features::{Features, FEATURE_RATE};
 
 /// The alignment's parameters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AlignParams {
     /// Most cells of the coarsest DTW level (sets its resolution for long recordings).
     pub coarse_cells: usize,

@@ -7,6 +7,7 @@ mod batch;
 mod decompose;
 mod eval;
 mod inspect;
+mod report;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -96,6 +97,10 @@ pub(crate) enum Command {
     /// Writes OUTDIR/stems/harmonic.wav, stems/percussive.wav, stems/residual.wav (the mixture
     /// minus both: what a margin above 1 leaves), optionally the masks, and run.json.
     Hpss(decompose::HpssArgs),
+    /// The visual report of a finished run: OUTDIR/report.html and its images in OUTDIR/report/,
+    /// from the run's run.json (its inputs checked against their SHA-256, its analysis
+    /// repeated); nothing else in OUTDIR changes.
+    Report(report::ReportArgs),
     /// Evaluate transcriptions (notes, as mir_eval does) and separations (stems, as BSS Eval
     /// does) against references, and a transcription against its score.
     #[command(subcommand)]
@@ -117,6 +122,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Command::Batch(args) => batch::run(g, args),
         Command::Decompose(args) => decompose::decompose(g, args),
         Command::Hpss(args) => decompose::hpss(g, args),
+        Command::Report(args) => report::run(g, args),
         Command::Eval(cmd) => eval::run(g, cmd),
     }
 }

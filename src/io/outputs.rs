@@ -177,7 +177,11 @@ pub fn write_alignment(
 /// An input file as run.json records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputFile {
+    /// The path as given (relative to the folder the command ran in, if relative).
     pub path: PathBuf,
+    /// The same path made absolute (not resolving links), so `scorenmf report` finds the
+    /// input from another folder.
+    pub absolute: PathBuf,
     pub bytes: u64,
     pub sha256: String,
 }
@@ -187,13 +191,19 @@ impl InputFile {
         let data = std::fs::read(path).map_err(|e| Error::read(path, e))?;
         Ok(InputFile {
             path: path.to_path_buf(),
+            absolute: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             bytes: data.len() as u64,
-            sha256: Sha256::digest(&data)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: sha256_hex(&data),
         })
     }
+}
+
+/// The SHA-256 of `data` in lowercase hex, as run.json records an input's.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What `run.json` holds: enough to reproduce the run.

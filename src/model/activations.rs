@@ -20,7 +20,7 @@ use crate::io::score::Score;
 use crate::model::templates::{Component, Kind};
 
 /// Tolerances of the activation constraints, in seconds (before, after).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct ActivationParams {
     /// Harmonic rows: active from `tol_note.0` before a note's start to `tol_note.1` after its end.
     pub tol_note: (f64, f64),

@@ -54,7 +54,7 @@ use crate::error::{Error, Result};
 use crate::model::kernel::{padded, wide, Aligned};
 
 /// The cost the updates decrease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Divergence {
     /// Squared Euclidean distance (FMP).
@@ -64,7 +64,9 @@ pub enum Divergence {
 }
 
 /// The floating-point type of the factorization's arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `f32`: twice the GEMM throughput and half the memory of `f64`.
@@ -74,7 +76,7 @@ pub enum Precision {
 }
 
 /// Parameters of the factorization.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct NmfParams {
     pub divergence: Divergence,
     /// Maximum number of iterations (FMP notebooks: 100).

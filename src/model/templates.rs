@@ -70,7 +70,7 @@ pub fn components(score: &Score, per_instrument: bool) -> Vec<Component> {
 }
 
 /// Parameters of the template model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct TemplateParams {
     /// Relative half-width of each partial's band (FMP: 0.05).
     pub tol_pitch: f64,

@@ -293,6 +293,8 @@ pub struct Page<'a> {
 pub struct Sounds<'a> {
     /// The stems written (paths relative to the output folder).
     pub stems: &'a [StemFile],
+    /// The folder the stems' paths are relative to, where their waveforms are read from.
+    pub dir: &'a Path,
     /// The recording, to play as the mix: the path the page reaches it by (relative to the
     /// output folder when it can be), and its samples (for its waveform).
     pub mix: Option<(PathBuf, &'a crate::io::audio::Audio)>,

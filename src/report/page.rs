@@ -47,7 +47,7 @@ pub fn write_page(root: &Path, page: &Page) -> Result<()> {
         factorization(&mut html, f);
         notes_table(&mut html, f);
     }
-    players(&mut html, root, &page.sounds);
+    players(&mut html, &page.sounds);
     html.push_str(SCRIPT);
     html.push_str("</body></html>\n");
     atomic::write_bytes(&root.join(PAGE), html.as_bytes())
@@ -709,7 +709,7 @@ fn notes_table(html: &mut String, f: &Figures) {
 
 /// An audio player with its waveform for the recording and each stem (per-note stems folded
 /// away: there can be hundreds).
-fn players(html: &mut String, root: &Path, sounds: &Sounds) {
+fn players(html: &mut String, sounds: &Sounds) {
     html.push_str("<h2>Recording and stems</h2>");
     if let Some((mix, recording)) = &sounds.mix {
         let src = mix.to_string_lossy().replace('\\', "/");
@@ -734,7 +734,7 @@ fn players(html: &mut String, root: &Path, sounds: &Sounds) {
             .par_iter()
             .map(|s| match s.kind {
                 "note" => String::new(),
-                _ => waveform_of(&root.join(&s.file)),
+                _ => waveform_of(&sounds.dir.join(&s.file)),
             })
             .collect()
     };

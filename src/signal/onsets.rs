@@ -27,7 +27,7 @@ use crate::model::templates::pitch_frequency;
 use crate::signal::stft::{magnitude, Stft, StftParams};
 
 /// Parameters of the onset novelty and of the onset search.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct OnsetParams {
     /// STFT geometry of the novelty (a fine hop: 256 samples at 22050 Hz).
     pub stft: StftParams,

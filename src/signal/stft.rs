@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// Frame geometry of an STFT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StftParams {
     /// Window and FFT length in samples.
     pub n_fft: usize,

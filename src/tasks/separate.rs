@@ -28,7 +28,7 @@ use crate::model::templates::Component;
 use crate::signal::stft::{Spectrogram, Stft, StftParams};
 
 /// Which factorization the masks come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MaskModel {
     /// The transcription's own factorization (the FMP notebook's masks).
@@ -40,7 +40,7 @@ pub enum MaskModel {
 }
 
 /// Parameters of the masking.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct SeparateParams {
     /// Exponent p of the generalized Wiener mask.
     pub mask_power: f64,
@@ -470,7 +470,9 @@ impl Stream {
 }
 
 /// The groupings stems can be made by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum By {
     /// One stem per instrument label (e.g. `lh`/`rh`, MIDI track names).

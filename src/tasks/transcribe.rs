@@ -46,7 +46,7 @@ use crate::signal::stft::StftParams;
 use crate::stats::median;
 
 /// Parameters of the transcription from the novelty and the factorization.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct TranscribeParams {
     pub onset: OnsetParams,
     /// Minimum time in seconds between two detected onsets of one pitch.

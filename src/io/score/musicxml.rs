@@ -32,7 +32,17 @@ use crate::error::{Error, Result};
 use crate::io::score::{Note, Score};
 
 /// How repeats are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Repeats {
     /// Unfolded as written: repeated sections played again, with their first and second endings.

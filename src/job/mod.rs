@@ -16,6 +16,8 @@
 //! job's old outputs only once all of them are written (`run.json` last); a job that fails or
 //! is killed leaves the old outputs as they were.
 
+mod rerun;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -30,6 +32,8 @@ use crate::pipeline::{self, Config, TranscribeOutput};
 use crate::profile;
 use crate::report;
 use crate::tasks::separate::{By, StemFile};
+
+pub use rerun::rewrite_report;
 
 /// Which analysing command a job is; named in `run.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,27 +233,15 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         write_notes(root, &out, score, &stems)?;
         observer.finished("notes written");
     }
-    if let (Some(request), Some(figures)) = (&job.report, &figures) {
-        let against = match &reference {
-            Some(r) => Some(report_reference(root, r, &out)?),
-            None => None,
-        };
-        let against_stems = match &request.reference_stems {
-            Some(dir) => Some(report_stem_reference(dir, root)?),
-            None => None,
-        };
-        let page = report::Page {
-            title: &page_title(job),
-            figures: Some(figures),
+    if figures.is_some() {
+        let shown = Shown {
+            figures: figures.as_ref(),
             alignment: alignment_figure.as_ref(),
-            reference: against.as_ref(),
-            stem_reference: against_stems.as_ref(),
-            sounds: report::Sounds {
-                stems: &stems,
-                mix: Some((relative_path(&job.audio, &job.outdir), &audio)),
-            },
+            reference: reference.as_ref(),
+            out: Some(&out),
+            stems: &stems,
         };
-        write_report_page(root, &page)?;
+        write_report_page(root, root, job, &audio, &shown)?;
         observer.finished("report written");
     }
     write_run_record(root, job, &out, &stems, aligned.as_ref())?;
@@ -401,18 +393,7 @@ fn write_alignment_only(
     let root = staging.root();
     write_alignment(root, aligned)?;
     if let Some(figure) = render_alignment_figure(root, aligned)? {
-        let page = report::Page {
-            title: &page_title(job),
-            figures: None,
-            alignment: Some(&figure),
-            reference: None,
-            stem_reference: None,
-            sounds: report::Sounds {
-                stems: &[],
-                mix: Some((relative_path(&job.audio, &job.outdir), audio)),
-            },
-        };
-        write_report_page(root, &page)?;
+        write_report_page(root, root, job, audio, &Shown::alignment(&figure))?;
     }
     let record = run_record(job, None, Some(aligned), alignment_results(aligned))?;
     outputs::write_json(&root.join("run.json"), &record)?;
@@ -717,10 +698,63 @@ fn render_figures(
     )
 }
 
-/// Stage 4a (with a report): `report.html` under `root`.
-fn write_report_page(root: &Path, page: &report::Page) -> Result<()> {
+/// What a report shows: the figures rendered, and what its tables are made from.
+struct Shown<'a> {
+    figures: Option<&'a report::Figures>,
+    alignment: Option<&'a report::AlignmentFigure>,
+    /// `--reference`'s path and notes.
+    reference: Option<&'a (PathBuf, Score)>,
+    /// The transcription (for `--reference` when the task writes no notes.csv).
+    out: Option<&'a TranscribeOutput>,
+    stems: &'a [StemFile],
+}
+
+impl<'a> Shown<'a> {
+    /// An alignment's page: its figure and the recording.
+    fn alignment(figure: &'a report::AlignmentFigure) -> Shown<'a> {
+        Shown {
+            figures: None,
+            alignment: Some(figure),
+            reference: None,
+            out: None,
+            stems: &[],
+        }
+    }
+}
+
+/// Stage 4a (with a report): `report.html` under `root`, with `eval notes`' and `eval stems`'
+/// tables against the job's references, computed from the notes.csv and the stems in
+/// `finished` (the staging folder of a run; the output folder for `scorenmf report`).
+fn write_report_page(
+    root: &Path,
+    finished: &Path,
+    job: &Job,
+    audio: &Audio,
+    shown: &Shown,
+) -> Result<()> {
+    let against = match (shown.reference, shown.out) {
+        (Some(r), Some(out)) => Some(report_reference(finished, r, out)?),
+        _ => None,
+    };
+    let request = job.report.as_ref();
+    let against_stems = match request.and_then(|r| r.reference_stems.as_deref()) {
+        Some(dir) => Some(report_stem_reference(dir, finished)?),
+        None => None,
+    };
     let _stage = profile::stage("report page");
-    report::write_page(root, page)
+    let page = report::Page {
+        title: &page_title(job),
+        figures: shown.figures,
+        alignment: shown.alignment,
+        reference: against.as_ref(),
+        stem_reference: against_stems.as_ref(),
+        sounds: report::Sounds {
+            stems: shown.stems,
+            dir: finished,
+            mix: Some((relative_path(&job.audio, &job.outdir), audio)),
+        },
+    };
+    report::write_page(root, &page)
 }
 
 /// The page's title: the recording's file name.
@@ -766,16 +800,16 @@ fn check_report_request(job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// The transcription against a reference, as `eval notes REF notes.csv` computes it (from the
-/// staged notes.csv when the task writes one, else from the events as notes.csv would hold
-/// them), with the notes each side left unmatched (onsets only).
+/// The transcription against a reference, as `eval notes REF notes.csv` computes it (from
+/// `finished`'s notes.csv when the task writes one, else from the events as notes.csv would
+/// hold them), with the notes each side left unmatched (onsets only).
 fn report_reference(
-    root: &Path,
+    finished: &Path,
     (path, reference): &(PathBuf, Score),
     out: &TranscribeOutput,
 ) -> Result<report::Reference> {
     use crate::eval::notes::{evaluate, match_notes, EvalNote, NoteTolerances};
-    let notes_csv = root.join("notes.csv");
+    let notes_csv = finished.join("notes.csv");
     let estimate = if notes_csv.exists() {
         score::read_score(&notes_csv)?
     } else {
