@@ -1,8 +1,10 @@
-//! `--report` end to end on the bundled example: the page and its images (decoded, and their
+//! `--report` end to end: on the bundled example, the page and its images (decoded, and their
 //! pixels checked loosely against what the recording holds), a later run without `--report`
-//! removing the old page, and the page in a real browser (headless Chromium through
-//! `tests/browser/check.mjs`: every image and player loads, the table sorts, no console error;
-//! a screenshot in `target/report-screenshot.png`).
+//! removing the old page; `--reference` and `--reference-stems` (the same figures as `eval
+//! notes` and `eval stems`); an alignment's figures (`align --report`); `scorenmf report OUTDIR`
+//! giving the page `run --report` gives; a long recording's overview and pages; and the pages in
+//! a real browser (headless Chromium through `tests/browser/check.mjs`: every image and player
+//! loads, the table sorts, no console error; a screenshot in `target/report-screenshot.png`).
 //!
 //! The browser part needs Debian's `chromium` and `npm ci` in `tests/browser` (`.ci/run` does
 //! both and sets `SCORENMF_BROWSER_TEST=1`, which makes their absence a failure); elsewhere it
@@ -165,8 +167,9 @@ fn run_with_report_writes_a_page_whose_figures_show_the_recording() {
     assert!(!out.join("report.html").exists() && !out.join("report").exists());
 }
 
-#[test]
-fn the_report_opens_in_headless_chromium() {
+/// `tests/browser/check.mjs` on `page` (screenshot to `shot`): what it counted, or `None` when
+/// Chromium, node or the npm packages are missing (a failure with `SCORENMF_BROWSER_TEST=1`).
+fn browser_check(page: &Path, shot: &Path) -> Option<serde_json::Value> {
     let required = std::env::var("SCORENMF_BROWSER_TEST").is_ok_and(|v| v == "1");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = Path::new(&chromium).exists()
@@ -178,18 +181,12 @@ fn the_report_opens_in_headless_chromium() {
             "SCORENMF_BROWSER_TEST=1 but {chromium}, node or tests/browser/node_modules is missing"
         );
         eprintln!("skipped: no {chromium}, node, or `npm ci` in tests/browser (see .ci/run)");
-        return;
+        return None;
     }
-    let dir = TempDir::new("report-browser");
-    let out = dir.0.join("out");
-    let o = out.display().to_string();
-    let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
-    assert_eq!(code, 0, "{err}");
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshot.png");
     let result = Command::new("node")
         .arg("tests/browser/check.mjs")
-        .arg(out.join("report.html"))
-        .arg(&shot)
+        .arg(page)
+        .arg(shot)
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -199,10 +196,23 @@ fn the_report_opens_in_headless_chromium() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let found: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(found["images"], 5, "{stdout}");
-    assert_eq!(found["audio"], 4, "{stdout}");
-    assert_eq!(found["table_rows"], 54, "{stdout}");
+    Some(serde_json::from_str(stdout.trim()).unwrap())
+}
+
+#[test]
+fn the_report_opens_in_headless_chromium() {
+    let dir = TempDir::new("report-browser");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    let (code, err) = scorenmf(&["run", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshot.png");
+    let Some(found) = browser_check(&out.join("report.html"), &shot) else {
+        return;
+    };
+    assert_eq!(found["images"], 5, "{found}");
+    assert_eq!(found["audio"], 4, "{found}");
+    assert_eq!(found["table_rows"], 54, "{found}");
     let (w, h, _) = {
         let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
         let reader = decoder.read_info().unwrap();
@@ -218,19 +228,82 @@ fn the_report_opens_in_headless_chromium() {
     let a = aligned.display().to_string();
     let (code, err) = scorenmf(&["align", wav, xml, "-o", &a, "--report", "-q"]);
     assert_eq!(code, 0, "{err}");
-    let result = Command::new("node")
-        .arg("tests/browser/check.mjs")
-        .arg(aligned.join("report.html"))
-        .arg(dir.0.join("aligned.png"))
-        .env("CHROMIUM", &chromium)
-        .output()
+    let found = browser_check(&aligned.join("report.html"), &dir.0.join("aligned.png")).unwrap();
+    assert_eq!(found["images"], 1, "{found}");
+    assert_eq!(found["audio"], 1, "{found}");
+    assert!(found["path_points"].as_u64().unwrap() > 100, "{found}");
+}
+
+/// The bundled example repeated `times` over, with its score, written into `dir`.
+fn repeated_example(dir: &Path, times: usize) -> (String, String, usize) {
+    use scorenmf::io::audio::{read_audio, write_wav, WavEncoding};
+    let a = read_audio(Path::new(CHOPIN_WAV)).unwrap();
+    let seconds = a.duration();
+    let channels: Vec<Vec<f32>> = a.channels.iter().map(|c| c.repeat(times)).collect();
+    let wav = dir.join("long.wav");
+    write_wav(&wav, &channels, a.sample_rate, WavEncoding::Pcm16).unwrap();
+    let text = std::fs::read_to_string(CHOPIN_CSV).unwrap();
+    let mut lines = text.lines();
+    let mut csv = format!("{}\n", lines.next().unwrap());
+    let rows: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    for k in 0..times {
+        for row in &rows {
+            let (start, rest) = row.split_once(';').unwrap();
+            let t: f64 = start.parse().unwrap();
+            csv += &format!("{};{rest}\n", t + k as f64 * seconds);
+        }
+    }
+    let csv_path = dir.join("long.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    (
+        wav.display().to_string(),
+        csv_path.display().to_string(),
+        rows.len() * times,
+    )
+}
+
+#[test]
+fn a_long_recording_gets_an_overview_and_pages() {
+    let dir = TempDir::new("report-long");
+    let (wav, csv, notes) = repeated_example(&dir.0, 7);
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    let (code, err) = scorenmf(&["run", &wav, &csv, "-o", &o, "--report", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg id=\"overview\"") && html.contains("<svg id=\"spectrogram\""));
+    // The notes are drawn by the page's script from its list, not as elements.
+    assert_eq!(count(&html, "<rect class=\"score\""), 0);
+    let data = html
+        .split("<script type=\"application/json\" id=\"zoom-data\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
         .unwrap();
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    assert!(result.status.success(), "{stdout}");
-    let found: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(found["images"], 1, "{stdout}");
-    assert_eq!(found["audio"], 1, "{stdout}");
-    assert!(found["path_points"].as_u64().unwrap() > 100, "{stdout}");
+    let data: serde_json::Value = serde_json::from_str(data).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("notes.json")).unwrap()).unwrap();
+    assert_eq!(data["score"].as_array().unwrap().len(), notes);
+    assert_eq!(
+        data["played"].as_array().unwrap().len(),
+        json["events"].as_array().unwrap().len()
+    );
+    // 74.6 s in pages of 30 s: three, each one image column per frame (hop 512 at 22050 Hz).
+    let tiles = data["tiles"].as_array().unwrap();
+    assert_eq!(tiles.len(), 3);
+    let frames = (30.0_f64 * 22050.0 / 512.0).round() as usize;
+    for (k, t) in tiles.iter().enumerate() {
+        let (w, h, grey) = decode(&out.join(t["file"].as_str().unwrap()));
+        if k < 2 {
+            assert_eq!(w, frames);
+        }
+        assert!(h > 100 && grey.iter().any(|&g| g < 128), "tile {k}");
+    }
+    let shot = dir.0.join("long.png");
+    if let Some(found) = browser_check(&out.join("report.html"), &shot) {
+        assert_eq!(found["tiles"], 3, "{found}");
+        assert!(found["note_rects"].as_u64().unwrap() > 50, "{found}");
+        assert_eq!(found["table_rows"].as_u64().unwrap() as usize, notes);
+    }
 }
 
 #[test]

@@ -89,9 +89,12 @@ pub fn columns_raster(m: &DMatrix<f64>, bins: usize) -> Raster {
 /// `top + 0.5 − (y + 0.5) / rows_per_semitone`, sampled at its centre frequency
 /// f = a4 · 2^((p − 69)/12) — linearly between the two nearest bins where a row spans less than
 /// a bin, the largest bin in the row's band where it spans more; columns max-pooled by `factor`.
-/// `display` maps each value of `v` first (e.g. log compression).
+/// `display` maps each value of `v` first (e.g. log compression). Only `v`'s columns `cols`
+/// are drawn.
+#[allow(clippy::too_many_arguments)]
 pub fn pitch_raster(
     v: &DMatrix<f32>,
+    cols: std::ops::Range<usize>,
     bin_hz: f64,
     a4: f64,
     (low, top): (u8, u8),
@@ -100,7 +103,8 @@ pub fn pitch_raster(
     display: impl Fn(f32) -> f32,
 ) -> Raster {
     let rows = (top - low + 1) as usize * rows_per_semitone;
-    let width = v.ncols().div_ceil(factor);
+    let cols = cols.start.min(v.ncols())..cols.end.min(v.ncols());
+    let width = cols.len().div_ceil(factor);
     let last_bin = v.nrows().saturating_sub(1) as f64;
     let bin_of = |p: f64| (a4 * 2f64.powf((p - 69.0) / 12.0) / bin_hz).min(last_bin);
     let half = 0.5 / rows_per_semitone as f64;
@@ -113,10 +117,11 @@ pub fn pitch_raster(
         .collect();
     let mut r = Raster::new(width, rows);
     for x in 0..width {
-        let end = ((x + 1) * factor).min(v.ncols());
+        let start = cols.start + x * factor;
+        let end = (start + factor).min(cols.end);
         for (y, &(centre, lo, hi)) in spans.iter().enumerate() {
             let mut best = 0.0f32;
-            for c in x * factor..end {
+            for c in start..end {
                 let col = v.column(c);
                 let value = if hi > lo {
                     (lo..=hi).fold(0.0f32, |m, b| m.max(col[b]))
@@ -169,7 +174,7 @@ mod tests {
         for c in 0..3 {
             v[(41, c)] = 1.0;
         }
-        let r = pitch_raster(&v, bin_hz, 440.0, (60, 80), 2, 1, |x| x);
+        let r = pitch_raster(&v, 0..3, bin_hz, 440.0, (60, 80), 2, 1, |x| x);
         // Row of pitch 69 (centre 69.25 and 68.75 for the two rows of the semitone).
         let row_69 = (80 - 69) * 2;
         let (best, _) = (0..r.height)

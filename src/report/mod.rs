@@ -19,6 +19,7 @@
 pub mod alignment;
 pub mod image;
 mod page;
+mod zoom;
 
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,9 @@ pub struct Figures {
     pub title: String,
     /// Seconds covered by the time axis (N frames).
     pub duration: f64,
+    /// A long recording's spectrogram at full resolution, page by page (empty for one of
+    /// at most [`LONG_SECONDS`]).
+    pub tiles: Vec<Tile>,
     /// The spectrogram's pitch range, lowest and highest row.
     pub pitch_range: (u8, u8),
     /// The spectrogram's largest display value (the colour bar's top).
@@ -116,6 +120,7 @@ impl Figures {
         let gamma = r.log_gamma_for_display;
         let mut spec = image::pitch_raster(
             r.v,
+            0..n,
             r.bin_hz,
             r.a4,
             pitch_range,
@@ -129,6 +134,12 @@ impl Figures {
         let spectrogram_max = spec.max();
         spec.normalize(spectrogram_max);
         image::write_png(&root.join(SPECTROGRAM), &spec)?;
+        let duration = n as f64 * r.frame_time;
+        let tiles = if duration > LONG_SECONDS {
+            render_tiles(root, r, pitch_range, spectrogram_max)?
+        } else {
+            Vec::new()
+        };
 
         let order = display_order(r.components);
         let heat = |m: &DMatrix<f64>, file: &str| -> Result<f32> {
@@ -153,7 +164,8 @@ impl Figures {
         let w_max = columns(r.w, W)?;
         Ok(Figures {
             title: r.title.clone(),
-            duration: n as f64 * r.frame_time,
+            duration,
+            tiles,
             pitch_range,
             spectrogram_max,
             magnitude_label: match gamma {
@@ -173,6 +185,63 @@ impl Figures {
             transcription: r.transcription.clone(),
         })
     }
+}
+
+/// Recordings longer than this, in seconds, get an overview and pages of the spectrogram
+/// ([`Tile`]s) instead of one figure: the overview's columns would each cover too long a time
+/// to tell the notes apart.
+pub const LONG_SECONDS: f64 = 60.0;
+/// Seconds of one page of a long recording's spectrogram.
+pub const TILE_SECONDS: f64 = 30.0;
+
+/// One page of a long recording's spectrogram: every frame of `start..end` seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    /// The image, relative to the page.
+    pub file: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The spectrogram's pages, [`TILE_SECONDS`] each at one image column per frame, drawn in
+/// parallel on the overview's grey scale (`max`).
+fn render_tiles(
+    root: &Path,
+    r: &ReportInput,
+    pitch_range: (u8, u8),
+    max: f32,
+) -> Result<Vec<Tile>> {
+    use rayon::prelude::*;
+    let n = r.v.ncols();
+    let per = ((TILE_SECONDS / r.frame_time).round() as usize).max(1);
+    let gamma = r.log_gamma_for_display;
+    (0..n.div_ceil(per))
+        .into_par_iter()
+        .map(|k| {
+            let cols = k * per..((k + 1) * per).min(n);
+            let tile = Tile {
+                file: format!("{IMAGE_DIR}/spectrogram-{k:04}.png"),
+                start: cols.start as f64 * r.frame_time,
+                end: cols.end as f64 * r.frame_time,
+            };
+            let mut raster = image::pitch_raster(
+                r.v,
+                cols,
+                r.bin_hz,
+                r.a4,
+                pitch_range,
+                ROWS_PER_SEMITONE,
+                1,
+                |x| match gamma {
+                    Some(g) => (g as f32 * x).ln_1p(),
+                    None => x,
+                },
+            );
+            raster.normalize(max);
+            image::write_png(&root.join(&tile.file), &raster)?;
+            Ok(tile)
+        })
+        .collect()
 }
 
 /// The transcription against a reference transcription (`--reference`), as `eval notes`

@@ -14,7 +14,7 @@ pub(super) const FIG_W: f64 = 1000.0;
 /// Left margin (axis labels) and right margin (colour bar).
 pub(super) const LEFT: f64 = 70.0;
 pub(super) const RIGHT: f64 = 70.0;
-const TOP: f64 = 10.0;
+pub(super) const TOP: f64 = 10.0;
 pub(super) const BOTTOM: f64 = 40.0;
 /// Instruments' colours (Tableau 10), in the order of the score's labels.
 const COLOURS: [&str; 10] = [
@@ -22,7 +22,7 @@ const COLOURS: [&str; 10] = [
     "#bcbd22", "#aec7e8",
 ];
 /// Not played.
-const RED: &str = "#d62728";
+pub(super) const RED: &str = "#d62728";
 /// Columns of a waveform.
 const WAVE_COLUMNS: usize = 800;
 
@@ -228,14 +228,14 @@ fn against_stems(html: &mut String, r: &StemReference) {
 }
 
 /// The spectrogram figure's geometry: the pitch rows and the time axis.
-struct Roll {
-    low: u8,
-    top: u8,
+pub(super) struct Roll {
+    pub(super) low: u8,
+    pub(super) top: u8,
     /// Height of a semitone.
-    row: f64,
+    pub(super) row: f64,
     /// Plot width.
-    pw: f64,
-    duration: f64,
+    pub(super) pw: f64,
+    pub(super) duration: f64,
 }
 
 impl Roll {
@@ -255,7 +255,7 @@ impl Roll {
     }
 
     /// Plot height.
-    fn ph(&self) -> f64 {
+    pub(super) fn ph(&self) -> f64 {
         self.row * self.semitones()
     }
 
@@ -289,7 +289,7 @@ impl Roll {
     }
 
     /// Note names on the left: every C, or every note when the range is two octaves or less.
-    fn pitch_axis(&self, svg: &mut String) {
+    pub(super) fn pitch_axis(&self, svg: &mut String) {
         for p in self.low..=self.top {
             if p % 12 == 0 || self.semitones() <= 24.0 {
                 let y = self.y(p);
@@ -308,10 +308,10 @@ impl Roll {
 }
 
 /// The instruments' colours, in the order of the score's labels.
-struct Palette(Vec<String>);
+pub(super) struct Palette(pub(super) Vec<String>);
 
 impl Palette {
-    fn colour(&self, label: &str) -> &'static str {
+    pub(super) fn colour(&self, label: &str) -> &'static str {
         let i = self.0.iter().position(|x| x == label).unwrap_or(0);
         COLOURS[i % COLOURS.len()]
     }
@@ -403,24 +403,33 @@ fn reference_marks(svg: &mut String, roll: &Roll, r: &Reference) {
 }
 
 /// The spectrogram on a pitch axis with the score and the transcription over it (and, with a
-/// reference, its missed and wrong notes).
+/// reference, its missed and wrong notes). A long recording's ([`Figures::tiles`]) is an
+/// overview with the notes not played and the reference's marks only, and a page of it at full
+/// resolution with every note ([`super::zoom`]).
 fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
+    let long = !f.tiles.is_empty();
     let roll = Roll::new(f);
     let (pw, ph) = (roll.pw, roll.ph());
     let palette = Palette(f.score.instruments());
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg id=\"spectrogram\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\">\
+        "<svg id=\"{}\" viewBox=\"0 0 {FIG_W} {:.1}\" role=\"img\">\
          <image href=\"{SPECTROGRAM}\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{pw:.1}\" height=\"{ph:.1}\" preserveAspectRatio=\"none\"/>",
+        if long { "overview" } else { "spectrogram" },
         TOP + ph + BOTTOM
     );
     roll.pitch_axis(&mut svg);
-    score_outlines(&mut svg, &roll, f);
-    played_boxes(&mut svg, &roll, f, &palette);
+    if !long {
+        score_outlines(&mut svg, &roll, f);
+        played_boxes(&mut svg, &roll, f, &palette);
+    }
     unplayed_boxes(&mut svg, &roll, f);
     if let Some(r) = reference {
         reference_marks(&mut svg, &roll, r);
+    }
+    if long {
+        super::zoom::window_mark(&mut svg, &roll, &f.tiles[0]);
     }
     time_axis(&mut svg, f.duration, pw, TOP + ph);
     let bar_x = FIG_W - RIGHT + 8.0;
@@ -434,16 +443,33 @@ fn spectrogram(html: &mut String, f: &Figures, reference: Option<&Reference>) {
         &f.magnitude_label,
     );
     svg.push_str("</svg>");
+    let legend = palette.legend();
+    if long {
+        let zoom = super::zoom::zoom_figure(f, reference, &roll, &palette);
+        let _ = write!(
+            html,
+            "<h2>Spectrogram and transcription</h2><figure>{svg}<figcaption>Overview: the \
+             recording's log-magnitude spectrogram ({}) on a pitch axis (dark: loud), with the \
+             notes judged not played in <span class=\"key\" style=\"background:{RED}\"></span>red \
+             at their score time. Click it to show that part below.</figcaption></figure>\
+             <figure>{zoom}<figcaption>{} s of the spectrogram at full resolution: each score note \
+             as an outline at its score time; each played note filled from its detected onset to \
+             its offset, coloured by instrument: {legend}; notes not played in red. Hover a note \
+             for its figures; ◀ ▶ (or the arrow keys) turn the page.</figcaption></figure>",
+            esc(&f.magnitude_label),
+            trim(super::TILE_SECONDS)
+        );
+        return;
+    }
     let _ = write!(
         html,
         "<h2>Spectrogram and transcription</h2><figure>{svg}<figcaption>The recording's \
          log-magnitude spectrogram ({}) on a pitch axis (dark: loud). Over it: each score note as \
          an outline at its score time; each played note filled from its detected onset to its \
-         offset, coloured by instrument: {}; notes judged not played in \
+         offset, coloured by instrument: {legend}; notes judged not played in \
          <span class=\"key\" style=\"background:{RED}\"></span>red at their score time. Hover a \
          note for its figures.</figcaption></figure>",
         esc(&f.magnitude_label),
-        palette.legend()
     );
 }
 
@@ -899,7 +925,7 @@ pub(super) fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn esc_attr(s: &str) -> String {
+pub(super) fn esc_attr(s: &str) -> String {
     esc(s).replace('"', "&quot;")
 }
 
@@ -914,7 +940,8 @@ figure{margin:0}figcaption{font-size:.9em;color:#444;margin:.4em 0 1em}\
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}\
 th{cursor:pointer;background:#f3f3f3}tr.unplayed td{background:#fde2e2}.red{color:#d62728}\
 .player{margin:.6em 0}.player .name{font-weight:600}.wave{height:50px;display:block}.wave path{fill:#607d8b}\
-audio{width:100%}.summary{font-size:1.05em}";
+audio{width:100%}.summary{font-size:1.05em}\
+.zoom-controls{margin:.3em 0}.zoom-controls button{font-size:1em;padding:0 .6em}#overview{cursor:pointer}";
 
 /// Sorts the notes' table by the clicked column (numbers as numbers; again reverses).
 const SCRIPT: &str = "<script>\n\

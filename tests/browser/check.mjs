@@ -1,6 +1,7 @@
 // Opens a scorenmf report.html in headless Chromium and checks that the page works as a reader
 // sees it: every image (HTML and SVG) decodes, every audio element loads its metadata, the
-// notes' table sorts, and the console shows no error. Saves a full-page screenshot.
+// notes' table sorts, and the console shows no error. Saves a full-page screenshot (its first
+// 16000 px). A long recording's pages of the spectrogram are loaded too.
 //
 //   node check.mjs REPORT.html SCREENSHOT.png [TOP.png]
 //
@@ -36,8 +37,11 @@ try {
   await page.goto(pathToFileURL(path.resolve(page_path)).href, { waitUntil: 'load' });
   const found = await page.evaluate(async () => {
     const failures = [];
-    const srcs = [...document.querySelectorAll('img')].map((i) => i.src)
-      .concat([...document.querySelectorAll('svg image')].map((i) => new URL(i.getAttribute('href'), document.baseURI).href));
+    const zoom = document.getElementById('zoom-data');
+    const tiles = zoom ? JSON.parse(zoom.textContent).tiles.map((t) => new URL(t.file, document.baseURI).href) : [];
+    const srcs = [...new Set([...document.querySelectorAll('img')].map((i) => i.src)
+      .concat([...document.querySelectorAll('svg image')].map((i) => new URL(i.getAttribute('href'), document.baseURI).href))
+      .concat(tiles))];
     const images = await Promise.all(srcs.map((src) => new Promise((ok) => {
       const im = new Image();
       im.onload = () => ok(im.naturalWidth > 0 ? null : `empty image ${src}`);
@@ -77,12 +81,14 @@ try {
     const path_points = path ? path.points.numberOfItems : 0;
     if (path && path_points < 2) failures.push('no warping path drawn over the cost matrix');
     if (!spectrogram && !path) failures.push('neither a spectrogram nor an alignment figure');
-    return { failures, images: srcs.length, audio: audios.length, rows, notes, path_points, sorted };
+    return { failures, images: srcs.length, tiles: tiles.length, audio: audios.length, rows, notes, path_points, sorted };
   });
   problems.push(...found.failures);
-  await page.screenshot({ path: shot, fullPage: true });
+  // A long recording's page (thousands of table rows) is shot down to 16000 px only.
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.screenshot({ path: shot, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 16000) } });
   if (top) await page.screenshot({ path: top, clip: { x: 0, y: 0, width: 1280, height: 1200 } });
-  console.log(JSON.stringify({ images: found.images, audio: found.audio, table_rows: found.rows, note_rects: found.notes, path_points: found.path_points, problems }));
+  console.log(JSON.stringify({ images: found.images, tiles: found.tiles, audio: found.audio, table_rows: found.rows, note_rects: found.notes, path_points: found.path_points, problems }));
 } finally {
   await browser.close();
 }
