@@ -87,14 +87,25 @@ pub fn write_transcription(
     score: &Score,
     note_stems: &[StemFile],
 ) -> Result<()> {
+    let (notes, json) = transcription_documents(t, score, note_stems)?;
+    csv::write(&dir.join("notes.csv"), &notes)?;
+    midi::write(&dir.join("notes.mid"), &notes)?;
+    atomic::write_bytes(&dir.join("notes.json"), json.as_bytes())
+}
+
+/// What notes.csv (and notes.mid) and notes.json hold: the played notes in time order, and
+/// notes.json's text (for callers that keep them in memory, as the Python module does).
+pub fn transcription_documents(
+    t: &Transcription,
+    score: &Score,
+    note_stems: &[StemFile],
+) -> Result<(Vec<Note>, String)> {
     let mut events = t.events.clone();
     events.sort_by(|a, b| a.onset.total_cmp(&b.onset).then(a.pitch.cmp(&b.pitch)));
     let notes = played_notes(&Transcription {
         events: events.clone(),
         ..t.clone()
     });
-    csv::write(&dir.join("notes.csv"), &notes)?;
-    midi::write(&dir.join("notes.mid"), &notes)?;
     let shifts: Vec<f64> = events.iter().map(|e| e.onset_shift.abs()).collect();
     let json = NotesJson {
         events: in_measures(&events, score, |e| e.score_note),
@@ -109,7 +120,7 @@ pub fn write_transcription(
         },
         note_stems,
     };
-    write_json(&dir.join("notes.json"), &json)
+    Ok((notes, json_text(&json)?))
 }
 
 /// What `alignment.json` holds.
@@ -226,8 +237,14 @@ pub struct RunRecord<'a, R: Serialize> {
 
 /// Writes any serializable value as pretty JSON, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::write(path, std::io::Error::other(e)))?;
-    text.push('\n');
+    let text = json_text(value).map_err(|e| Error::write(path, std::io::Error::other(e)))?;
     atomic::write_bytes(path, text.as_bytes())
+}
+
+/// Pretty JSON with a final newline, as the JSON outputs are written.
+fn json_text<T: Serialize>(value: &T) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Param(format!("cannot write JSON: {e}")))?;
+    text.push('\n');
+    Ok(text)
 }

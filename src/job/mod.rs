@@ -273,8 +273,8 @@ pub struct Aligned {
     pub features: Option<align::AlignedFeatures>,
 }
 
-/// Stage 1b: aligns the notation score to the recording, refusing a score that does not fit
-/// (unless forced).
+/// Stage 1b: aligns the notation score to the recording ([`align_notation`]), keeping the
+/// features for the report's figure when there is one.
 fn align_score(
     job: &Job,
     request: &AlignRequest,
@@ -282,17 +282,33 @@ fn align_score(
     notation: &Score,
     observer: &dyn Observer,
 ) -> Result<Aligned> {
+    let names = (job.audio.as_path(), job.score.as_path());
+    align_notation(audio, notation, request, names, job.report.is_some(), observer)
+}
+
+/// Aligns the notation score to the recording and warps it, refusing a score that does not
+/// fit (unless forced) or that has no note inside the recording; `names` are the recording's
+/// and the score's, for the messages. Warns (through `observer`) of notes outside the aligned
+/// part and of a transposition.
+pub fn align_notation(
+    audio: &Audio,
+    notation: &Score,
+    request: &AlignRequest,
+    (audio_name, score_name): (&Path, &Path),
+    keep_features: bool,
+    observer: &dyn Observer,
+) -> Result<Aligned> {
     let _stage = profile::stage("align");
     // Borrowed when the recording is mono at the features' rate: no copy of a long recording.
     let mono = audio.analysis_signal(align::features::SAMPLE_RATE)?;
     let (alignment, features) = align::align_keeping_features(&mono, notation, &request.params)?;
     drop(mono);
-    let features = job.report.is_some().then_some(features);
+    let features = keep_features.then_some(features);
     let p = &request.params;
     if !alignment.fits(p) {
         let msg = format!(
             "does not fit the recording {}: alignment confidence {:.2} (under {:.2}), path cost {:.3} (over {:.3}; {:.3} for unrelated harmony); not a score of this recording? --force aligns anyway",
-            job.audio.display(),
+            audio_name.display(),
             alignment.confidence,
             p.min_confidence,
             alignment.path_cost,
@@ -301,11 +317,11 @@ fn align_score(
         );
         if !request.force {
             return Err(Error::Score {
-                path: job.score.clone(),
+                path: score_name.to_path_buf(),
                 msg,
             });
         }
-        observer.warning(&format!("{}: {msg}", job.score.display()));
+        observer.warning(&format!("{}: {msg}", score_name.display()));
     }
     let (score, outside) = alignment.warp(notation);
     if outside > 0 {
@@ -316,10 +332,10 @@ fn align_score(
     }
     if score.notes.is_empty() {
         return Err(Error::Score {
-            path: job.score.clone(),
+            path: score_name.to_path_buf(),
             msg: format!(
                 "no note of the score falls inside the recording {}",
-                job.audio.display()
+                audio_name.display()
             ),
         });
     }

@@ -127,6 +127,9 @@ pub struct Factorization {
     pub errors: Vec<(usize, f64)>,
     /// Σ over tiles of |A|·T: the entries of H the updates touch (R·N when H₀ has no zeros).
     pub active_entries: usize,
+    /// (‖ΔH‖₂, ‖ΔW‖₂) of each iteration, the spectral norms the stop test compares (libfmp's
+    /// `H_W_error`); empty without a stop threshold, which skips measuring them.
+    pub changes: Vec<(f64, f64)>,
 }
 
 /// Factorizes `v` (K × N) from `w0` (K × R) and `h0` (R × N). `progress` is called after each
@@ -684,6 +687,7 @@ impl<T: Float> Engine<T> {
         let stop = p.stop_threshold;
         let mut done = 0;
         let mut errors = Vec::new();
+        let mut changes = Vec::new();
         for it in 1..=p.iterations {
             let sums = match p.divergence {
                 Divergence::Euclidean => self.euclidean_pass(p.fixed_w, stop.is_some()),
@@ -708,7 +712,9 @@ impl<T: Float> Engine<T> {
             }
             progress(it);
             if let Some(t) = stop {
-                if gram_norm(&sums.dh, r) < t && gram_norm(&dw, r) < t {
+                let change = (gram_norm(&sums.dh, r), gram_norm(&dw, r));
+                changes.push(change);
+                if change.0 < t && change.1 < t {
                     break;
                 }
             }
@@ -717,7 +723,7 @@ impl<T: Float> Engine<T> {
         if trace && errors.last().is_some_and(|&(i, _)| i != done) {
             errors.push((done, self.relative_error()));
         }
-        self.finish(p.normalize, done, errors)
+        self.finish(p.normalize, done, errors, changes)
     }
 
     /// The Euclidean W update from the pass's sums: W ← W ⊙ (V·Hᵀ) ⊘ (W·(H·Hᵀ) + ε).
@@ -979,6 +985,7 @@ impl<T: Float> Engine<T> {
         normalize: bool,
         iterations: usize,
         errors: Vec<(usize, f64)>,
+        changes: Vec<(f64, f64)>,
     ) -> (Factorization, Aligned<f32>) {
         let (k, r, n) = (self.k, self.r, self.n);
         if normalize {
@@ -1021,6 +1028,7 @@ impl<T: Float> Engine<T> {
             rel_error,
             errors,
             active_entries,
+            changes,
         };
         (f, self.v)
     }

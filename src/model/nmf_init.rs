@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::model::nmf::Float;
 
 /// How W and H start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum InitMethod {
     /// Non-negative Gaussian matrices scaled by √(mean(V)/R) (seeded).
