@@ -394,20 +394,10 @@ fn a_reference_adds_eval_notes_metrics_and_marks_the_misses() {
 /// score and the true stems in `dir/truth/` (named as `stems/instrument/`'s files).
 fn rendered_hands(dir: &Path) -> (String, String, std::path::PathBuf) {
     use scorenmf::io::audio::{write_wav, WavEncoding};
-    use scorenmf::signal::synth::{random_piece, render, Timbre};
+    use scorenmf::signal::synth::random_piece;
     let score = random_piece(8.0, 11);
     let sr = 22050;
-    let len = 9 * sr as usize;
-    let hand = |inst: &str, t: Timbre| {
-        let notes: Vec<_> = score
-            .notes
-            .iter()
-            .filter(|n| n.instrument == inst)
-            .cloned()
-            .collect();
-        render(&notes, |_| t.clone(), sr, len, 5)
-    };
-    let (lh, rh) = (hand("lh", Timbre::mellow()), hand("rh", Timbre::bright()));
+    let [lh, rh] = common::hands(&score, sr, 9 * sr as usize, 5);
     let truth = dir.join("truth");
     std::fs::create_dir_all(&truth).unwrap();
     let f32wav = WavEncoding::Float32;

@@ -6,10 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::hands;
 use scorenmf::io::audio::{read_audio, Audio, AudioFormat, Container, WavEncoding};
 use scorenmf::io::score::Score;
 use scorenmf::pipeline::{run_transcription, separate, Config, Preset};
-use scorenmf::signal::synth::{random_piece, render, Timbre};
+use scorenmf::signal::synth::random_piece;
 use scorenmf::tasks::separate::By;
 
 fn temp(name: &str) -> PathBuf {
@@ -101,24 +102,6 @@ fn check(audio: &Audio, score: &Score, name: &str) {
 fn chopin_stems_add_up() {
     let (audio, score) = common::chopin();
     check(&audio, &score, "chopin");
-}
-
-/// The hands of a `random_piece` score rendered apart, `lh` mellow and `rh` bright.
-fn hands(score: &Score, sample_rate: u32, len: usize, seed: u64) -> [Vec<f32>; 2] {
-    ["lh", "rh"].map(|inst| {
-        let notes: Vec<_> = score
-            .notes
-            .iter()
-            .filter(|n| n.instrument == inst)
-            .cloned()
-            .collect();
-        let t = if inst == "lh" {
-            Timbre::mellow()
-        } else {
-            Timbre::bright()
-        };
-        render(&notes, |_| t.clone(), sample_rate, len, seed)
-    })
 }
 
 /// Float audio of `channels` at `sample_rate`, as a 32-bit float WAV would decode.

@@ -283,7 +283,14 @@ fn align_score(
     observer: &dyn Observer,
 ) -> Result<Aligned> {
     let names = (job.audio.as_path(), job.score.as_path());
-    align_notation(audio, notation, request, names, job.report.is_some(), observer)
+    align_notation(
+        audio,
+        notation,
+        request,
+        names,
+        job.report.is_some(),
+        observer,
+    )
 }
 
 /// Aligns the notation score to the recording and warps it, refusing a score that does not

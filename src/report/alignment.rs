@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::image::{self, Raster};
-use super::page::{colour_bar, esc, nice_step, time_axis, trim, tx, BOTTOM, FIG_W, LEFT, RIGHT};
+use super::page::{
+    colour_bar, esc, nice_step, time_axis, trim, tx, y_tick, BOTTOM, FIG_W, LEFT, RIGHT,
+};
 use crate::align::{features::Features, local_cost, AlignedFeatures, Alignment};
 use crate::error::Result;
 
@@ -196,16 +198,7 @@ fn cost_figure(a: &AlignmentFigure) -> String {
     let step = nice_step(a.score_duration / 8.0);
     let mut s = 0.0;
     while s <= a.score_duration + 1e-9 {
-        let y = sy(s);
-        let _ = write!(
-            svg,
-            "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            LEFT - 5.0,
-            LEFT - 8.0,
-            y + 4.0,
-            trim(s)
-        );
+        y_tick(&mut svg, sy(s), &trim(s));
         s += step;
     }
     let _ = write!(

@@ -111,6 +111,19 @@ pub(super) fn time_axis(svg: &mut String, duration: f64, pw: f64, y: f64) {
     );
 }
 
+/// A tick on the left axis at height `y`, labelled.
+pub(super) fn y_tick(svg: &mut String, y: f64, label: &str) {
+    let _ = write!(
+        svg,
+        "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+        LEFT - 5.0,
+        LEFT - 8.0,
+        y + 4.0,
+        label
+    );
+}
+
 /// 1, 2 or 5 times a power of ten, at least `x`.
 pub(super) fn nice_step(x: f64) -> f64 {
     let p = 10f64.powf(x.max(1e-6).log10().floor());
@@ -292,16 +305,7 @@ impl Roll {
     pub(super) fn pitch_axis(&self, svg: &mut String) {
         for p in self.low..=self.top {
             if p % 12 == 0 || self.semitones() <= 24.0 {
-                let y = self.y(p);
-                let _ = write!(
-                    svg,
-                    "<line class=\"tick\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\"/>\
-                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                    LEFT - 5.0,
-                    LEFT - 8.0,
-                    y + 4.0,
-                    pitch_name(p)
-                );
+                y_tick(svg, self.y(p), &pitch_name(p));
             }
         }
     }

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use scorenmf::io::audio::{read_audio, Audio};
 use scorenmf::io::score::{read_score, Score};
+use scorenmf::signal::synth::{render, Timbre};
 
 pub const CHOPIN_WAV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav";
 pub const CHOPIN_CSV: &str = "data/FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.csv";
@@ -45,4 +46,22 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The hands of a `random_piece` score rendered apart, `lh` mellow and `rh` bright.
+pub fn hands(score: &Score, sample_rate: u32, len: usize, seed: u64) -> [Vec<f32>; 2] {
+    ["lh", "rh"].map(|inst| {
+        let notes: Vec<_> = score
+            .notes
+            .iter()
+            .filter(|n| n.instrument == inst)
+            .cloned()
+            .collect();
+        let t = if inst == "lh" {
+            Timbre::mellow()
+        } else {
+            Timbre::bright()
+        };
+        render(&notes, |_| t.clone(), sample_rate, len, seed)
+    })
 }
