@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use scorenmf::io::score::{self, Note};
 
+#[allow(dead_code)]
 mod common;
 
 struct Input {

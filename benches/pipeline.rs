@@ -32,6 +32,7 @@ use scorenmf::pipeline::{self, Config, Preset};
 mod common;
 use common::{AUDIO, SCORE};
 
+#[derive(Clone)]
 struct Input {
     name: String,
     audio: PathBuf,
@@ -79,9 +80,30 @@ fn main() {
     for &m in minutes {
         inputs.push(repeated(&dir, m as f64 * 60.0, 1));
     }
+    // Realistic long inputs: rendered pieces with a real piece's pitch count (R about 80).
+    for &m in minutes {
+        let d = common::Rendered::new(&dir, m as f64 * 60.0);
+        report.say(format!(
+            "Input `{}`: {} rendered pieces of {} s in turn, {:.0} s, {} distinct pitches.",
+            d.name,
+            common::PIECES,
+            common::PIECE_SECONDS,
+            d.seconds,
+            d.pitches
+        ));
+        inputs.push(Input {
+            name: d.name,
+            audio: d.wav,
+            score: d.csv,
+            seconds: d.seconds,
+        });
+    }
+    report.say("");
     let runs = whole_processes(&mut report, &dir, &inputs);
     stage_tables(&mut report, &runs);
     nmf_alone(&mut report, &dir, &inputs[1]);
+    let dense_ten = inputs.iter().find(|i| i.name == "dense_10min").unwrap();
+    nmf_by_components(&mut report, &dir, dense_ten);
     if python {
         python_reference(&mut report, &dir, &inputs, &runs);
     }
@@ -212,7 +234,8 @@ fn python_reference(
     );
     report.say("| input | Python wall s | Python NMF s | Python peak RSS MB | scorenmf wall s | scorenmf NMF s | scorenmf peak RSS MB | whole × | NMF × | memory ratio |");
     report.say("|---|---|---|---|---|---|---|---|---|---|");
-    for input in inputs.iter().take(2) {
+    // The excerpt, and the 10-minute inputs (60 minutes would take the reference many minutes).
+    for input in inputs.iter().filter(|i| !i.name.ends_with("60min")) {
         let Some(py) = run_python(dir, input) else {
             report.say(format!("| {} | failed (see stderr) |", input.name));
             continue;
@@ -239,6 +262,78 @@ fn python_reference(
     report.say("");
 }
 
+/// The NMF alone on one realistic input's audio (FMP geometry, f32, all threads) with its score
+/// and with scores of two and four times its pitches (later pieces transposed): its time against
+/// the nonzeros of H₀, which the tiles' work follows.
+fn nmf_by_components(report: &mut Report, dir: &Path, input: &Input) {
+    report.say(format!(
+        "## NMF time against the nonzeros of H₀ on `{}` (FMP geometry, 100 iterations, f32, all threads)\n",
+        input.name
+    ));
+    report.say("| score | R | nonzeros of H₀ | share of R·N | s | ns per nonzero and iteration | GFLOP/s done |");
+    report.say("|---|---|---|---|---|---|---|");
+    let (v, _) = nmf_inputs(input);
+    let threads = rayon::current_num_threads();
+    let notes = read_score(&input.score).unwrap().notes;
+    for factor in [1usize, 2, 4] {
+        let shifts = [0i32, 19, -19, 38];
+        let piece = |n: &Note| (n.onset / common::PIECE_SECONDS) as usize;
+        let moved: Vec<Note> = notes
+            .iter()
+            .map(|n| Note {
+                pitch: (n.pitch as i32 + shifts[piece(n) % factor]).clamp(21, 108) as u8,
+                ..n.clone()
+            })
+            .collect();
+        let csv = dir.join(format!("{}_{factor}x_pitches.csv", input.name));
+        score::csv::write(&csv, &moved).unwrap();
+        let (_, (w0, h0)) = nmf_inputs(&Input {
+            score: csv,
+            ..input.clone()
+        });
+        let nnz = h0.iter().filter(|x| **x != 0.0).count();
+        let (r, n) = h0.shape();
+        let t = time_nmf(&v, w0, h0, Precision::Single, threads);
+        report.say(format!(
+            "| {factor}× pitches | {r} | {nnz} | {:.1} % | {:.3} | {:.2} | {:.0} |",
+            100.0 * nnz as f64 / (r * n) as f64,
+            t.seconds,
+            1e9 * t.seconds / (nnz as f64 * 100.0),
+            t.done_flops / t.seconds / 1e9,
+        ));
+    }
+    report.say("");
+}
+
+/// The CPU's SIMD features the NMF can use, and the path it takes.
+fn simd() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let features = {
+        fn f(name: &'static str, on: bool) -> Option<&'static str> {
+            on.then_some(name)
+        }
+        [
+            f("AVX-512F", std::arch::is_x86_feature_detected!("avx512f")),
+            f("AVX2", std::arch::is_x86_feature_detected!("avx2")),
+            f("FMA", std::arch::is_x86_feature_detected!("fma")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
+    };
+    #[cfg(target_arch = "aarch64")]
+    let features = String::from("NEON");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let features = String::from("none known");
+    let path = if scorenmf::model::kernel::available() {
+        "the AVX-512 tile kernels"
+    } else {
+        "faer's GEMM (the tile kernels need AVX-512F)"
+    };
+    format!("SIMD: {features}; the NMF's products use {path}.")
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -249,9 +344,10 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!(
-        "Machine: {cpu}, {} threads available (rayon), scorenmf {}.",
+        "Machine: {cpu}, {} threads available (rayon), scorenmf {}. {}",
         rayon::current_num_threads(),
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        simd()
     )
 }
 

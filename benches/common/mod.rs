@@ -84,3 +84,77 @@ pub fn wait_rss(child: std::process::Child) -> (bool, f64) {
 pub fn wait_rss(mut child: std::process::Child) -> (bool, f64) {
     (child.wait().unwrap().success(), f64::NAN)
 }
+
+/// Seconds of each rendered piece of [`Rendered`].
+pub const PIECE_SECONDS: f64 = 120.0;
+/// How many different pieces [`Rendered`] cycles through.
+pub const PIECES: u64 = 5;
+
+/// A realistic long input: [`PIECES`] different `dense_piece`s of [`PIECE_SECONDS`] (some 40
+/// distinct pitches, chords of 3 to 6 notes), rendered by the project's synthesizer (`lh`
+/// mellow, `rh` bright) at 22050 Hz, played one after the other and again to about `seconds`;
+/// written once as `dir/dense_<m>min.wav` and `.csv`.
+pub struct Rendered {
+    pub name: String,
+    pub wav: PathBuf,
+    pub csv: PathBuf,
+    pub seconds: f64,
+    /// Distinct pitches of the score.
+    pub pitches: usize,
+}
+
+impl Rendered {
+    pub fn new(dir: &Path, seconds: f64) -> Rendered {
+        use scorenmf::signal::synth::{dense_piece, render, Timbre};
+        let sr = 22050u32;
+        let name = format!("dense_{}min", (seconds / 60.0).round());
+        let (wav, csv) = (
+            dir.join(format!("{name}.wav")),
+            dir.join(format!("{name}.csv")),
+        );
+        let count = (seconds / PIECE_SECONDS).round().max(1.0) as usize;
+        let piece_len = (PIECE_SECONDS * sr as f64) as usize;
+        let pieces: Vec<Score> = (1..=PIECES)
+            .map(|s| dense_piece(PIECE_SECONDS, s))
+            .collect();
+        let mut notes = Vec::new();
+        for i in 0..count {
+            let t = i as f64 * PIECE_SECONDS;
+            notes.extend(pieces[i % pieces.len()].notes.iter().map(|n| Note {
+                onset: n.onset + t,
+                ..n.clone()
+            }));
+        }
+        let score = Score::new(notes, vec![]);
+        if !wav.exists() || !csv.exists() {
+            let timbre = |hand: &str| {
+                if hand == "lh" {
+                    Timbre::mellow()
+                } else {
+                    Timbre::bright()
+                }
+            };
+            let rendered: Vec<Vec<f32>> = {
+                use rayon::prelude::*;
+                pieces
+                    .par_iter()
+                    .enumerate()
+                    .map(|(k, p)| render(&p.notes, timbre, sr, piece_len, k as u64))
+                    .collect()
+            };
+            let mut x = Vec::with_capacity(piece_len * count);
+            for i in 0..count {
+                x.extend_from_slice(&rendered[i % rendered.len()]);
+            }
+            write_wav(&wav, &[x], sr, WavEncoding::Pcm16).unwrap();
+            scorenmf::io::score::csv::write(&csv, &score.notes).unwrap();
+        }
+        Rendered {
+            name,
+            wav,
+            csv,
+            seconds: count as f64 * PIECE_SECONDS,
+            pitches: score.pitches().len(),
+        }
+    }
+}

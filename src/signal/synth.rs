@@ -182,6 +182,80 @@ pub fn random_piece(seconds: f64, seed: u64) -> Score {
     Score::new(notes, vec![])
 }
 
+/// A denser two-part piece of about `seconds` seconds, like a real piano piece's texture for
+/// the benchmark: the harmony moves through four keys (a new one every eight beats), `lh` plays
+/// chords of 3 to 6 notes (a bass note and its chord spread over two octaves, sevenths and
+/// doublings), `rh` a melody over an octave and a half of the key's scale, stepwise with leaps, and
+/// occasional thirds; some 35 to 45 distinct pitches in a few minutes. Seeded, deterministic.
+pub fn dense_piece(seconds: f64, seed: u64) -> Score {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut notes = Vec::new();
+    let mut note = |onset: f64, duration: f64, pitch: u8, velocity: f64, hand: &str| {
+        notes.push(Note {
+            onset,
+            duration,
+            pitch,
+            velocity: velocity.clamp(0.15, 1.0),
+            instrument: hand.into(),
+            measure: None,
+        });
+    };
+    let beat = 0.45;
+    // Keys (tonic pitch classes) and the scale degrees of the chords in each.
+    let keys = [0u8, 7, 5, 2];
+    let major = [0u8, 2, 4, 5, 7, 9, 11];
+    let chord_degrees = [0usize, 3, 4, 5, 1, 4];
+    let mut t = 0.3;
+    let mut beat_no = 0usize;
+    while t < seconds - 1.5 {
+        let key = keys[(beat_no / 8) % keys.len()];
+        let degree = chord_degrees[rng.random_range(0..chord_degrees.len())];
+        let len = [1.0, 1.0, 2.0, 0.5][rng.random_range(0..4)];
+        let dur = len * beat;
+        let tone = |d: usize| key + major[d % 7] + 12 * (d / 7) as u8;
+        // Bass in octave 2–3, the chord in octaves 3–4: 3 to 6 notes.
+        let bass = 36 + tone(degree) % 12;
+        let size = rng.random_range(3..=6usize);
+        let vel = rng.random_range(0.35..0.8);
+        note(t, dur * 0.95, bass, vel, "lh");
+        for k in 1..size {
+            let pitch = 48 + tone(degree + 2 * (k - 1)) % 24;
+            let onset = t + rng.random_range(-0.006..0.006);
+            note(
+                onset,
+                dur * 0.95,
+                pitch,
+                vel - rng.random_range(0.0..0.15),
+                "lh",
+            );
+        }
+        t += dur;
+        beat_no += len.ceil() as usize;
+    }
+    // The melody: the current key's scale from its tonic above C4, stepwise with leaps.
+    let mut t = 0.3;
+    let mut d = 7i32;
+    while t < seconds - 1.5 {
+        let key = keys[((t / beat) as usize / 8) % keys.len()];
+        let dur = [0.25, 0.25, 0.5, 0.5, 0.75, 1.0][rng.random_range(0..6)] * beat * 2.0;
+        d = (d + [-2, -1, -1, 1, 1, 2, 3, -3][rng.random_range(0..8)]).clamp(0, 11);
+        let pitch = 60 + key % 12 + major[(d % 7) as usize] + 12 * (d / 7) as u8;
+        let vel = rng.random_range(0.45..1.0);
+        note(t, dur * 0.9, pitch, vel, "rh");
+        if rng.random::<f64>() < 0.15 {
+            note(
+                t,
+                dur * 0.9,
+                pitch - 3 - rng.random_range(0..2u8),
+                vel * 0.8,
+                "rh",
+            );
+        }
+        t += dur;
+    }
+    Score::new(notes, vec![])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +268,26 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().all(|v| v.abs() <= 0.9 + 1e-6));
         assert!(a.iter().map(|v| v.abs()).fold(0.0, f32::max) > 0.1);
+    }
+
+    #[test]
+    fn dense_pieces_have_a_real_pieces_pitch_count_and_chords() {
+        let s = dense_piece(180.0, 4);
+        let pitches = s.pitches().len();
+        assert!((35..=45).contains(&pitches), "{pitches} distinct pitches");
+        let lh: Vec<_> = s.notes.iter().filter(|n| n.instrument == "lh").collect();
+        let mut sizes = std::collections::BTreeMap::new();
+        let mut i = 0;
+        while i < lh.len() {
+            let j = (i..lh.len())
+                .find(|&j| lh[j].onset - lh[i].onset > 0.02)
+                .unwrap_or(lh.len());
+            *sizes.entry(j - i).or_insert(0) += 1;
+            i = j;
+        }
+        assert!(sizes.keys().all(|&k| (3..=6).contains(&k)), "{sizes:?}");
+        assert!(sizes.len() >= 3, "{sizes:?}");
+        assert_eq!(s, dense_piece(180.0, 4));
     }
 
     #[test]
