@@ -85,6 +85,8 @@ def _score_arg(score: ScoreLike) -> Union[str, List[Tuple[float, float, int, flo
     """A path as a string, or the notes as (start, duration, pitch, velocity, instrument)."""
     if isinstance(score, (str, os.PathLike)):
         return os.fspath(score)
+    if score is None:
+        raise TypeError("score is required: a path, a DataFrame or a list of notes")
     columns = getattr(score, "columns", None)
     if columns is not None:  # a pandas DataFrame
         by_name = {str(c).lower(): c for c in columns}

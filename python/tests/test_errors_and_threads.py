@@ -114,3 +114,8 @@ def test_every_parameter_sets_its_field():
                                                          "refine_onsets": False, "mask_model": "shared"})))
     assert c["stft"]["n_fft"] == 4096 and c["nmf"]["stop_threshold"] is None
     assert c["transcribe"]["onset"]["refine"] is None and c["separate"]["model"] == "shared"
+
+
+def test_a_missing_score_is_a_type_error():
+    with pytest.raises(TypeError, match="score is required"):
+        scorenmf.transcribe(CHOPIN_WAV)
