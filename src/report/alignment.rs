@@ -36,7 +36,7 @@ pub struct AlignmentFigure {
     pub recording_duration: f64,
     /// The cost image's largest value (the colour bar's top).
     pub cost_max: f32,
-    /// The warping path as (recording, score) seconds, at most [`PATH_POINTS`].
+    /// The warping path as (recording, score) seconds, at most `PATH_POINTS` (2000).
     pub path: Vec<(f64, f64)>,
     /// (recording seconds, local tempo as a share of the score's): the path's slope.
     pub tempo: Vec<(f64, f64)>,

@@ -10,7 +10,13 @@
 //! 3. the notes as a sortable table, the notes not played first;
 //! 4. an audio player per stem and for the recording, each with its waveform;
 //! 5. with a reference transcription, `eval notes`' metrics, and the missed and wrong notes
-//!    marked on the spectrogram.
+//!    marked on the spectrogram; with reference stems, `eval stems`' metrics;
+//! 6. with an alignment, the cost matrix with the warping path and the local tempo
+//!    ([`alignment`]).
+//!
+//! A recording longer than [`LONG_SECONDS`] gets an overview of its spectrogram and the
+//! spectrogram page by page ([`Tile`]s, drawn by `zoom`). `scorenmf report OUTDIR` makes the
+//! page of a finished run again ([`crate::job::rewrite_report`]).
 //!
 //! The images are written in two steps because the separation may consume V: [`Figures::render`]
 //! right after the transcription, [`write_page`] once the stems exist. Heatmaps are PNG
