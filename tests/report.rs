@@ -686,3 +686,52 @@ fn report_of_a_finished_run_is_the_page_run_with_report_writes() {
     let html = std::fs::read_to_string(dir.0.join("aligned/report.html")).unwrap();
     assert!(html.contains("<svg id=\"alignment\""));
 }
+
+/// The "Against the reference" table of a page.
+fn reference_table(html: &str) -> &str {
+    let start = html.find("<h2>Against the reference</h2>").unwrap();
+    let end = start + html[start..].find("</table>").unwrap();
+    &html[start..end]
+}
+
+#[test]
+fn the_report_of_a_separate_ignores_another_tasks_notes() {
+    let dir = TempDir::new("report-stale-notes");
+    let out = dir.0.join("out");
+    let o = out.display().to_string();
+    // notes.csv of a transcription with another threshold (fewer notes played), then stems.
+    let (code, err) = scorenmf(&[
+        "transcribe",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &o,
+        "--threshold",
+        "3",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = scorenmf(&["separate", CHOPIN_WAV, CHOPIN_CSV, "-o", &o, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("notes.csv").exists());
+    let (code, err) = scorenmf(&["report", &o, "--reference", CHOPIN_CSV, "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let reported = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // The separation's own transcription, as `separate --report --reference` measures it.
+    let direct = dir.0.join("direct");
+    let d = direct.display().to_string();
+    let (code, err) = scorenmf(&[
+        "separate",
+        CHOPIN_WAV,
+        CHOPIN_CSV,
+        "-o",
+        &d,
+        "--report",
+        "--reference",
+        CHOPIN_CSV,
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let expected = std::fs::read_to_string(direct.join("report.html")).unwrap();
+    assert_eq!(reference_table(&reported), reference_table(&expected));
+}

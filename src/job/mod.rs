@@ -756,7 +756,12 @@ fn write_report_page(
     shown: &Shown,
 ) -> Result<()> {
     let against = match (shown.reference, shown.out) {
-        (Some(r), Some(out)) => Some(report_reference(finished, r, out)?),
+        (Some(r), Some(out)) => {
+            // The run's own notes.csv: `finished` may hold another task's (a `separate` after
+            // a `transcribe` leaves it).
+            let notes_csv = job.task.writes_notes().then(|| finished.join("notes.csv"));
+            Some(report_reference(notes_csv.as_deref(), r, out)?)
+        }
         _ => None,
     };
     let request = job.report.as_ref();
@@ -824,19 +829,17 @@ fn check_report_request(job: &Job) -> Result<()> {
 }
 
 /// The transcription against a reference, as `eval notes REF notes.csv` computes it (from
-/// `finished`'s notes.csv when the task writes one, else from the events as notes.csv would
-/// hold them), with the notes each side left unmatched (onsets only).
+/// the run's `notes_csv` when the task writes one, else from the events as notes.csv would hold
+/// them), with the notes each side left unmatched (onsets only).
 fn report_reference(
-    finished: &Path,
+    notes_csv: Option<&Path>,
     (path, reference): &(PathBuf, Score),
     out: &TranscribeOutput,
 ) -> Result<report::Reference> {
     use crate::eval::notes::{evaluate, match_notes, EvalNote, NoteTolerances};
-    let notes_csv = finished.join("notes.csv");
-    let estimate = if notes_csv.exists() {
-        score::read_score(&notes_csv)?
-    } else {
-        Score::new(outputs::played_notes(&out.transcription), vec![])
+    let estimate = match notes_csv {
+        Some(path) => score::read_score(path)?,
+        None => Score::new(outputs::played_notes(&out.transcription), vec![]),
     };
     let r: Vec<EvalNote> = reference.notes.iter().map(EvalNote::from_note).collect();
     let e: Vec<EvalNote> = estimate.notes.iter().map(EvalNote::from_note).collect();
