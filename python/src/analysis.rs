@@ -14,10 +14,10 @@ use pyo3::types::PyDict;
 use scorenmf::align::AlignParams;
 use scorenmf::io::audio::{Audio, WavEncoding};
 use scorenmf::io::outputs;
-use scorenmf::io::score::{pitch_name, Repeats, Score};
+use scorenmf::io::score::{Repeats, Score};
 use scorenmf::job::{align_notation, AlignRequest, Aligned, Observer};
-use scorenmf::model::templates::{Component, Kind};
 use scorenmf::pipeline::{self, Config, TranscribeOutput};
+use scorenmf::report::component_label;
 use scorenmf::tasks::separate::By;
 
 use crate::convert::{array, note_rows, AudioIn, ScoreIn};
@@ -202,18 +202,6 @@ fn separate_in_memory(
     Ok((stems, note_stems))
 }
 
-/// A component's label, as the report writes it: pitch name, `on` or `harm`, instrument.
-fn label(c: &Component) -> String {
-    let kind = match c.kind {
-        Kind::Onset => "on",
-        Kind::Harmonic => "harm",
-    };
-    match &c.instrument {
-        Some(i) => format!("{} {kind} ({i})", pitch_name(c.pitch)),
-        None => format!("{} {kind}", pitch_name(c.pitch)),
-    }
-}
-
 /// The analysis as a dict of Python values.
 fn to_dict<'py>(py: Python<'py>, a: &Analysed) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -228,7 +216,10 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysed) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("H0", array(py, &dec.h0))?;
     d.set_item(
         "components",
-        dec.components.iter().map(label).collect::<Vec<_>>(),
+        dec.components
+            .iter()
+            .map(component_label)
+            .collect::<Vec<_>>(),
     )?;
     d.set_item("iterations", f.iterations)?;
     d.set_item("rel_error", f.rel_error)?;
@@ -278,6 +269,42 @@ fn alignment_dict<'py>(py: Python<'py>, a: &Aligned) -> PyResult<Bound<'py, PyDi
     Ok(d)
 }
 
+/// What `transcribe` and `separate` share: the inputs and the configuration from Python's
+/// values, then [`analyse`] without the GIL and its dict.
+struct Analysis {
+    inputs: Inputs,
+    config: Config,
+}
+
+impl Analysis {
+    fn extract(
+        audio: &Bound<'_, PyAny>,
+        sr: Option<u32>,
+        score: &Bound<'_, PyAny>,
+        repeats: &str,
+        preset: &str,
+        params: &str,
+    ) -> PyResult<Analysis> {
+        Ok(Analysis {
+            inputs: Inputs::extract(audio, sr, score, repeats)?,
+            config: params::config(preset, params).map_err(to_py)?,
+        })
+    }
+
+    fn run<'py>(
+        self,
+        py: Python<'py>,
+        align: Option<AlignRequest>,
+        stems: Option<StemsAsked>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let Analysis { inputs, config } = self;
+        let done = py
+            .detach(|| analyse(inputs, config, align, stems))
+            .map_err(to_py)?;
+        to_dict(py, &done)
+    }
+}
+
 /// The alignment's request from Python's keywords.
 fn align_request(force: bool, transposition: bool) -> AlignRequest {
     AlignRequest {
@@ -305,13 +332,8 @@ pub fn transcribe<'py>(
     transposition: bool,
     repeats: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let inputs = Inputs::extract(audio, sr, score, repeats)?;
-    let config = params::config(preset, params).map_err(to_py)?;
-    let request = align.then(|| align_request(force, transposition));
-    let done = py
-        .detach(|| analyse(inputs, config, request, None))
-        .map_err(to_py)?;
-    to_dict(py, &done)
+    let analysis = Analysis::extract(audio, sr, score, repeats, preset, params)?;
+    analysis.run(py, align.then(|| align_request(force, transposition)), None)
 }
 
 /// [`transcribe`] and the stems of each grouping in `by`, as channels × samples float32.
@@ -332,8 +354,7 @@ pub fn separate<'py>(
     transposition: bool,
     repeats: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let inputs = Inputs::extract(audio, sr, score, repeats)?;
-    let config = params::config(preset, params).map_err(to_py)?;
+    let analysis = Analysis::extract(audio, sr, score, repeats, preset, params)?;
     let by = by
         .iter()
         .map(|b| {
@@ -344,12 +365,12 @@ pub fn separate<'py>(
             })
         })
         .collect::<PyResult<Vec<By>>>()?;
-    let request = align.then(|| align_request(force, transposition));
     let asked = StemsAsked { by, full_length };
-    let done = py
-        .detach(|| analyse(inputs, config, request, Some(asked)))
-        .map_err(to_py)?;
-    to_dict(py, &done)
+    analysis.run(
+        py,
+        align.then(|| align_request(force, transposition)),
+        Some(asked),
+    )
 }
 
 /// Aligns a notation score to the recording: the warping path and the aligned score.

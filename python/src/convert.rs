@@ -108,15 +108,12 @@ impl ScoreIn {
                     .into_iter()
                     .enumerate()
                     .map(|(i, (onset, duration, pitch, velocity, instrument))| {
-                        let bad = |msg: String| scorenmf::Error::Param(format!("score note {i}: {msg}"));
+                        let bad =
+                            |msg: String| scorenmf::Error::Param(format!("score note {i}: {msg}"));
                         if !(0..=127).contains(&pitch) {
                             return Err(bad(format!("pitch {pitch} outside 0..=127")));
                         }
-                        if !(onset.is_finite() && onset >= 0.0 && duration.is_finite() && duration > 0.0) {
-                            return Err(bad(format!(
-                                "start {onset} and duration {duration}: need a start ≥ 0 and a duration > 0"
-                            )));
-                        }
+                        score::check_times(onset, duration).map_err(bad)?;
                         if !(0.0..=1.0).contains(&velocity) {
                             return Err(bad(format!("velocity {velocity} outside [0, 1]")));
                         }

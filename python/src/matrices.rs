@@ -2,7 +2,6 @@
 //! `libfmp.c8.nmf` updates) and the blind β-divergence NMF (`decompose`, scikit-learn's
 //! multiplicative updates as librosa calls them).
 
-use nalgebra::DMatrix;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -132,11 +131,9 @@ pub fn decompose<'py>(
         .detach(|| -> scorenmf::Result<_> {
             let (w0, h0) = match w {
                 Some(w0) => {
-                    check_dictionary(&w0, &v)?;
-                    let r = w0.ncols();
-                    let h0 =
-                        DMatrix::from_element(r, v.ncols(), (nmf_init::mean(&v) / r as f64).sqrt());
-                    (w0, h0)
+                    let v_rows = format!("S has {} rows", v.nrows());
+                    nmf_init::from_dictionary(&v, w0, usize::MAX, &v_rows)
+                        .map_err(|msg| scorenmf::Error::Param(format!("w: {msg}")))?
                 }
                 None => {
                     let r = n_components.unwrap_or(v.nrows().min(v.ncols()));
@@ -153,21 +150,4 @@ pub fn decompose<'py>(
         })
         .map_err(to_py)?;
     Ok((array(py, &f.0), array(py, &f.1), f.2, f.3, f.4))
-}
-
-/// A dictionary must have S's rows and no negative entry.
-fn check_dictionary(w: &DMatrix<f64>, v: &DMatrix<f64>) -> scorenmf::Result<()> {
-    if w.nrows() != v.nrows() {
-        return Err(scorenmf::Error::Param(format!(
-            "w has {} rows, S {}: a dictionary is bins × components",
-            w.nrows(),
-            v.nrows()
-        )));
-    }
-    if w.iter().any(|&x| x < 0.0 || !x.is_finite()) {
-        return Err(scorenmf::Error::Param(
-            "w holds negative or non-finite entries; templates must be non-negative".into(),
-        ));
-    }
-    Ok(())
 }

@@ -14,6 +14,21 @@ use crate::stats::{median, quantile};
 use crate::tasks::separate::StemFile;
 use crate::tasks::transcribe::{NoteEvent, Transcription, Unplayed};
 
+/// The events in notes.csv's order: by onset, then pitch.
+fn events_in_order(t: &Transcription) -> Vec<NoteEvent> {
+    let mut events = t.events.clone();
+    events.sort_by(|a, b| a.onset.total_cmp(&b.onset).then(a.pitch.cmp(&b.pitch)));
+    events
+}
+
+/// The played notes as notes.csv (and notes.mid) holds them, in its order.
+pub fn notes_csv_notes(t: &Transcription) -> Vec<Note> {
+    played_notes(&Transcription {
+        events: events_in_order(t),
+        ..t.clone()
+    })
+}
+
 /// The played notes as score notes (velocity = gain), for notes.csv and notes.mid.
 pub fn played_notes(t: &Transcription) -> Vec<Note> {
     t.events
@@ -100,12 +115,8 @@ pub fn transcription_documents(
     score: &Score,
     note_stems: &[StemFile],
 ) -> Result<(Vec<Note>, String)> {
-    let mut events = t.events.clone();
-    events.sort_by(|a, b| a.onset.total_cmp(&b.onset).then(a.pitch.cmp(&b.pitch)));
-    let notes = played_notes(&Transcription {
-        events: events.clone(),
-        ..t.clone()
-    });
+    let events = events_in_order(t);
+    let notes = notes_csv_notes(t);
     let shifts: Vec<f64> = events.iter().map(|e| e.onset_shift.abs()).collect();
     let json = NotesJson {
         events: in_measures(&events, score, |e| e.score_note),

@@ -179,10 +179,7 @@ pub fn run(job: &Job, observer: &dyn Observer) -> Result<Summary> {
         profile::enable();
     }
     let (audio, notation) = read_inputs(job)?;
-    let reference = match job.report.as_ref().and_then(|r| r.reference.as_ref()) {
-        Some(path) => Some((path.clone(), score::read_score(path)?)),
-        None => None,
-    };
+    let reference = read_reference(job)?;
     check_note_rate(job, &audio, &notation)?;
     for w in &notation.warnings {
         observer.warning(w);
@@ -605,6 +602,15 @@ fn check_note_rate(job: &Job, audio: &Audio, score: &Score) -> Result<()> {
     Ok(())
 }
 
+/// Stage 1a (with a report): `--reference`'s notes, read before the analysis so a bad file
+/// fails early.
+fn read_reference(job: &Job) -> Result<Option<(PathBuf, Score)>> {
+    match job.report.as_ref().and_then(|r| r.reference.as_ref()) {
+        Some(path) => Ok(Some((path.clone(), score::read_score(path)?))),
+        None => Ok(None),
+    }
+}
+
 /// Stage 1: the recording and the score.
 fn read_inputs(job: &Job) -> Result<(Audio, Score)> {
     let _stage = profile::stage("decode");
@@ -746,7 +752,7 @@ impl<'a> Shown<'a> {
 }
 
 /// Stage 4a (with a report): `report.html` under `root`, with `eval notes`' and `eval stems`'
-/// tables against the job's references, computed from the notes.csv and the stems in
+/// tables against the job's references, computed from the run's notes and from the stems in
 /// `finished` (the staging folder of a run; the output folder for `scorenmf report`).
 fn write_report_page(
     root: &Path,
@@ -756,12 +762,7 @@ fn write_report_page(
     shown: &Shown,
 ) -> Result<()> {
     let against = match (shown.reference, shown.out) {
-        (Some(r), Some(out)) => {
-            // The run's own notes.csv: `finished` may hold another task's (a `separate` after
-            // a `transcribe` leaves it).
-            let notes_csv = job.task.writes_notes().then(|| finished.join("notes.csv"));
-            Some(report_reference(notes_csv.as_deref(), r, out)?)
-        }
+        (Some(r), Some(out)) => Some(report_reference(r, out)),
         _ => None,
     };
     let request = job.report.as_ref();
@@ -828,19 +829,15 @@ fn check_report_request(job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// The transcription against a reference, as `eval notes REF notes.csv` computes it (from
-/// the run's `notes_csv` when the task writes one, else from the events as notes.csv would hold
-/// them), with the notes each side left unmatched (onsets only).
+/// The transcription against a reference, as `eval notes REF notes.csv` computes it (on the
+/// run's own played notes as notes.csv holds them, never a file another task left in the
+/// folder), with the notes each side left unmatched (onsets only).
 fn report_reference(
-    notes_csv: Option<&Path>,
     (path, reference): &(PathBuf, Score),
     out: &TranscribeOutput,
-) -> Result<report::Reference> {
+) -> report::Reference {
     use crate::eval::notes::{evaluate, match_notes, EvalNote, NoteTolerances};
-    let estimate = match notes_csv {
-        Some(path) => score::read_score(path)?,
-        None => Score::new(outputs::played_notes(&out.transcription), vec![]),
-    };
+    let estimate = Score::new(outputs::notes_csv_notes(&out.transcription), vec![]);
     let r: Vec<EvalNote> = reference.notes.iter().map(EvalNote::from_note).collect();
     let e: Vec<EvalNote> = estimate.notes.iter().map(EvalNote::from_note).collect();
     let with_offsets = NoteTolerances::default();
@@ -862,13 +859,13 @@ fn report_reference(
             .map(|(n, _)| n.clone())
             .collect()
     };
-    Ok(report::Reference {
+    report::Reference {
         path: path.clone(),
         onsets: evaluate(&r, &e, &onsets),
         with_offsets: evaluate(&r, &e, &with_offsets),
         missed: unmatched(&reference.notes, &missed),
         wrong: unmatched(&estimate.notes, &wrong),
-    })
+    }
 }
 
 /// `path` as seen from the folder `from` (both resolved); `path` made absolute where they

@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::{
     align_score, check_note_rate, check_outputs_spare_inputs, check_report_request, read_inputs,
-    render_alignment_figure, render_figures, write_report_page, AlignRequest, Aligned, Job,
-    Observer, ReportRequest, Shown, StemOutputs, Summary, Task,
+    read_reference, render_alignment_figure, render_figures, write_report_page, AlignRequest,
+    Aligned, Job, Observer, ReportRequest, Shown, StemOutputs, Summary, Task,
 };
 use crate::align::AlignParams;
 use crate::error::{Error, Result};
@@ -80,10 +80,7 @@ pub fn rewrite_report(
     job.config.validate()?;
     let (audio, notation) = read_inputs(&job)?;
     check_note_rate(&job, &audio, &notation)?;
-    let reference = match job.report.as_ref().and_then(|r| r.reference.as_ref()) {
-        Some(path) => Some((path.clone(), score::read_score(path)?)),
-        None => None,
-    };
+    let reference = read_reference(&job)?;
     observer.finished("inputs read");
     let aligned = match job.align_request() {
         Some(r) => Some(align_score(&job, &r, &audio, &notation, observer)?),
@@ -268,11 +265,7 @@ fn finished_stems(outdir: &Path, request: Option<&StemOutputs>) -> Vec<StemFile>
     };
     let mut stems = Vec::new();
     for by in &request.by {
-        let kind = match by {
-            By::Instrument => "instrument",
-            By::Pitch => "pitch",
-            By::Note => "note",
-        };
+        let kind = by.dir();
         let mut files: Vec<String> = std::fs::read_dir(outdir.join("stems").join(kind))
             .into_iter()
             .flatten()

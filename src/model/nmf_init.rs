@@ -161,6 +161,35 @@ fn fill_in_order(mut m: DMatrix<f64>, mut f: impl FnMut() -> f64) -> DMatrix<f64
     m
 }
 
+/// The start from a fixed dictionary `w0` (K × R templates): W₀ = `w0`, H₀ = √(mean(V)/R)
+/// everywhere (scikit-learn's start of `transform`). `Err` says why `w0` cannot be one: rows
+/// other than V's (`v_rows` says what V's rows are, e.g. "the spectrogram has 1025 bins"), a
+/// negative or non-finite entry, more than `max_components` columns.
+pub fn from_dictionary<S: Float>(
+    v: &DMatrix<S>,
+    w0: DMatrix<f64>,
+    max_components: usize,
+    v_rows: &str,
+) -> std::result::Result<(DMatrix<f64>, DMatrix<f64>), String> {
+    if w0.nrows() != v.nrows() {
+        return Err(format!(
+            "{} rows, but {v_rows}; a dictionary is bins × components",
+            w0.nrows()
+        ));
+    }
+    if w0.iter().any(|&x| !(x >= 0.0 && x.is_finite())) {
+        return Err(
+            "holds negative entries (or non-finite ones); templates must be non-negative".into(),
+        );
+    }
+    let r = w0.ncols();
+    if r > max_components {
+        return Err(format!("{r} components: at most {max_components}"));
+    }
+    let h0 = DMatrix::from_element(r, v.ncols(), (mean(v) / r as f64).sqrt());
+    Ok((w0, h0))
+}
+
 /// The mean of every entry.
 pub fn mean<S: Float>(v: &DMatrix<S>) -> f64 {
     let sum: f64 = v

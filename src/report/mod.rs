@@ -178,7 +178,10 @@ impl Figures {
                 Some(g) => format!("log(1 + {g}·|X|)"),
                 None => "V = log(1 + γ·|X|)".into(),
             },
-            component_labels: order.iter().map(|&i| label(&r.components[i])).collect(),
+            component_labels: order
+                .iter()
+                .map(|&i| component_label(&r.components[i]))
+                .collect(),
             h_max,
             h0_max,
             w_max,
@@ -400,7 +403,7 @@ fn display_order(components: &[Component]) -> Vec<usize> {
 }
 
 /// A component's label: pitch name, `on` or `harm`, and its instrument when per instrument.
-fn label(c: &Component) -> String {
+pub fn component_label(c: &Component) -> String {
     let kind = match c.kind {
         Kind::Onset => "on",
         Kind::Harmonic => "harm",
@@ -430,7 +433,7 @@ mod tests {
             c(64, Kind::Harmonic),
         ];
         let order = display_order(&comps);
-        let labels: Vec<String> = order.iter().map(|&i| label(&comps[i])).collect();
+        let labels: Vec<String> = order.iter().map(|&i| component_label(&comps[i])).collect();
         assert_eq!(labels, ["E4 on", "E4 harm", "C4 on", "C4 harm"]);
     }
 }

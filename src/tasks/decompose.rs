@@ -431,32 +431,17 @@ fn factorize<S: Float + Stored<f32> + Stored<f64>>(
         Start::Method { method, seed } => nmf_init::initialize(v, job.components, *method, *seed)?,
         Start::Dictionary { path } => {
             let w0 = matrix::read_matrix(path)?;
-            if w0.nrows() != v.nrows() {
-                return Err(Error::Matrix {
+            let v_rows = format!(
+                "the spectrogram has {} bins (n_fft {})",
+                v.nrows(),
+                job.spectrogram.stft.n_fft
+            );
+            nmf_init::from_dictionary(v, w0, MAX_COMPONENTS, &v_rows).map_err(|msg| {
+                Error::Matrix {
                     path: path.clone(),
-                    msg: format!(
-                        "{} rows, but the spectrogram has {} bins (n_fft {}); a dictionary is bins × components",
-                        w0.nrows(),
-                        v.nrows(),
-                        job.spectrogram.stft.n_fft
-                    ),
-                });
-            }
-            if w0.iter().any(|&x| x < 0.0) {
-                return Err(Error::Matrix {
-                    path: path.clone(),
-                    msg: "holds negative entries; templates must be non-negative".into(),
-                });
-            }
-            let r = w0.ncols();
-            if r > MAX_COMPONENTS {
-                return Err(Error::Matrix {
-                    path: path.clone(),
-                    msg: format!("{r} components: at most {MAX_COMPONENTS}"),
-                });
-            }
-            let h0 = DMatrix::from_element(r, v.ncols(), (nmf_init::mean(v) / r as f64).sqrt());
-            (w0, h0)
+                    msg,
+                }
+            })?
         }
     };
     let total = job.nmf.max_iter;

@@ -483,6 +483,17 @@ pub enum By {
     Note,
 }
 
+impl By {
+    /// The grouping's folder under `stems/`, and the `kind` of its [`StemFile`]s.
+    pub fn dir(self) -> &'static str {
+        match self {
+            By::Instrument => "instrument",
+            By::Pitch => "pitch",
+            By::Note => "note",
+        }
+    }
+}
+
 /// A written stem.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StemFile {
@@ -658,7 +669,7 @@ fn whole_groupings(req: &StemRequest) -> Vec<WholeGrouping> {
                     .collect();
                 let names = stem_names(&labels);
                 whole.push(WholeGrouping {
-                    dir: "instrument",
+                    dir: By::Instrument.dir(),
                     names,
                     group_of_note,
                 });
@@ -674,7 +685,7 @@ fn whole_groupings(req: &StemRequest) -> Vec<WholeGrouping> {
                     .map(|&p| format!("{p}_{}", file_pitch_name(p)))
                     .collect();
                 whole.push(WholeGrouping {
-                    dir: "pitch",
+                    dir: By::Pitch.dir(),
                     names,
                     group_of_note,
                 });
@@ -887,7 +898,7 @@ fn write_note_stems(
         );
         crate::io::audio::write_wav(&outdir.join(&rel), &chans, rate, req.encoding)?;
         written.push(StemFile {
-            kind: "note",
+            kind: By::Note.dir(),
             file: rel,
             start: start as f64 / rate as f64,
             score_note: Some(id),

@@ -194,7 +194,7 @@ pub fn pitch_name(pitch: u8) -> String {
 }
 
 /// Checks what both readers require of a note's numbers; `Err` holds the reason.
-pub(crate) fn check_times(onset: f64, duration: f64) -> std::result::Result<(), String> {
+pub fn check_times(onset: f64, duration: f64) -> std::result::Result<(), String> {
     if !onset.is_finite() {
         return Err(format!("onset {onset} is not a finite time"));
     }
