@@ -26,6 +26,7 @@ use faer::{Accum, Mat, Par};
 use nalgebra::DMatrix;
 use scorenmf::io::audio::read_audio;
 use scorenmf::io::score::{self, read_score, Note};
+use scorenmf::model::kernel;
 use scorenmf::model::nmf::{factorize, NmfParams, Precision};
 use scorenmf::pipeline::{self, Config, Preset};
 
@@ -104,6 +105,7 @@ fn main() {
     nmf_alone(&mut report, &dir, &inputs[1]);
     let dense_ten = inputs.iter().find(|i| i.name == "dense_10min").unwrap();
     nmf_by_components(&mut report, &dir, dense_ten);
+    kernel_paths(&mut report, dense_ten, &peak);
     if python {
         python_reference(&mut report, &dir, &inputs, &runs);
     }
@@ -120,12 +122,29 @@ fn whole_processes(
     report.say("| input | preset | wall s | peak RSS MB | NMF s | NMF it/s | NMF GFLOP/s dense-eq. | R | N | H₀ tiles active |");
     report.say("|---|---|---|---|---|---|---|---|---|---|");
     let mut runs = Vec::new();
-    for input in inputs {
+    let best = kernel::path();
+    // The best path on every input, then each other path this CPU runs on the realistic inputs
+    // (what a machine without the better ones would measure).
+    let mut plan: Vec<(&Input, Option<kernel::Path>)> = inputs.iter().map(|i| (i, None)).collect();
+    for p in kernel::Path::ALL {
+        if p != best && p.supported() {
+            plan.extend(
+                inputs
+                    .iter()
+                    .filter(|i| i.name.starts_with("dense"))
+                    .map(|i| (i, Some(p))),
+            );
+        }
+    }
+    for (input, kernels) in plan {
         for preset in ["fmp", "default"] {
-            let r = run_scorenmf(dir, input, preset, &[]);
+            let r = run_scorenmf(dir, input, preset, kernels, &[]);
+            let name = match kernels {
+                None => input.name.clone(),
+                Some(p) => format!("{} [{}]", input.name, p.name()),
+            };
             report.say(format!(
-                "| {} ({:.0} s) | {preset} | {:.2} | {:.0} | {:.3} | {:.0} | {:.0} | {} | {} | {:.0} % |",
-                input.name,
+                "| {name} ({:.0} s) | {preset} | {:.2} | {:.0} | {:.3} | {:.0} | {:.0} | {} | {} | {:.0} % |",
                 input.seconds,
                 r.wall,
                 r.peak_mb(),
@@ -136,9 +155,13 @@ fn whole_processes(
                 r.n,
                 100.0 * r.active as f64 / (r.r * r.n) as f64,
             ));
-            runs.push((input.name.clone(), preset, r));
+            runs.push((name, preset, r));
         }
     }
+    report.say(format!(
+        "\nRows marked [path] force that path with `SCORENMF_KERNELS`; the others take {}.\n",
+        best.describe()
+    ));
     runs
 }
 
@@ -146,7 +169,7 @@ fn whole_processes(
 fn stage_tables(report: &mut Report, runs: &[(String, &'static str, RunResult)]) {
     report.say("");
     for (name, preset, r) in runs {
-        if name == "chopin" {
+        if name == "chopin" || name.contains('[') {
             continue;
         }
         report.say(format!("Stages of `{name}`, preset {preset}:\n"));
@@ -185,7 +208,7 @@ fn nmf_alone(report: &mut Report, dir: &Path, ten: &Input) {
                 } else {
                     one.clone()
                 };
-                let t = time_nmf(&v, w0, h0.clone(), precision, threads);
+                let t = time_nmf(&v, w0, h0.clone(), precision, threads, None);
                 times.insert((label, precision, threads), t.seconds);
                 report.say(format!(
                     "| 1× pitches (R {}) | {precision:?} | {label} | {threads} | {:.3} | {:.0} | {:.0} | {:.0} | {} |",
@@ -203,7 +226,7 @@ fn nmf_alone(report: &mut Report, dir: &Path, ten: &Input) {
         let (_, (w0, h0)) = nmf_inputs(&repeated(dir, ten.seconds, factor));
         let nnz = h0.iter().filter(|x| **x != 0.0).count();
         let r = h0.nrows();
-        let t = time_nmf(&v, w0, h0, Precision::Single, all_threads);
+        let t = time_nmf(&v, w0, h0, Precision::Single, all_threads, None);
         report.say(format!(
             "| {factor}× pitches (R {r}) | Single | score | {all_threads} | {:.3} | {:.0} | {:.0} | {:.0} | {nnz} |",
             t.seconds,
@@ -293,7 +316,7 @@ fn nmf_by_components(report: &mut Report, dir: &Path, input: &Input) {
         });
         let nnz = h0.iter().filter(|x| **x != 0.0).count();
         let (r, n) = h0.shape();
-        let t = time_nmf(&v, w0, h0, Precision::Single, threads);
+        let t = time_nmf(&v, w0, h0, Precision::Single, threads, None);
         report.say(format!(
             "| {factor}× pitches | {r} | {nnz} | {:.1} % | {:.3} | {:.2} | {:.0} |",
             100.0 * nnz as f64 / (r * n) as f64,
@@ -301,6 +324,41 @@ fn nmf_by_components(report: &mut Report, dir: &Path, input: &Input) {
             1e9 * t.seconds / (nnz as f64 * 100.0),
             t.done_flops / t.seconds / 1e9,
         ));
+    }
+    report.say("");
+}
+
+/// The NMF alone on each path this CPU runs, against faer's GEMM peak in the same precision on
+/// the same threads: the share of the machine's peak its work on H₀'s active entries reaches.
+fn kernel_paths(report: &mut Report, input: &Input, peak: &Peak) {
+    report.say(format!(
+        "## The NMF's kernel paths on `{}` (FMP geometry, 100 iterations, score H₀)\n",
+        input.name
+    ));
+    report
+        .say("| path | precision | threads | s | GFLOP/s done | faer GEMM peak | share of peak |");
+    report.say("|---|---|---|---|---|---|---|");
+    let (v, (w0, h0)) = nmf_inputs(input);
+    let all = rayon::current_num_threads();
+    for p in kernel::Path::ALL.into_iter().filter(|p| p.supported()) {
+        for precision in [Precision::Single, Precision::Double] {
+            for threads in [1, all] {
+                let t = time_nmf(&v, w0.clone(), h0.clone(), precision, threads, Some(p));
+                let gemm = match (precision, threads == 1) {
+                    (Precision::Single, true) => peak.f32_1,
+                    (Precision::Single, false) => peak.f32_all,
+                    (Precision::Double, true) => peak.f64_1,
+                    (Precision::Double, false) => peak.f64_all,
+                };
+                let done = t.done_flops / t.seconds / 1e9;
+                report.say(format!(
+                    "| {} | {precision:?} | {threads} | {:.3} | {done:.0} | {gemm:.0} | {:.0} % |",
+                    p.name(),
+                    t.seconds,
+                    100.0 * done / gemm,
+                ));
+            }
+        }
     }
     report.say("");
 }
@@ -326,11 +384,16 @@ fn simd() -> String {
     let features = String::from("NEON");
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let features = String::from("none known");
-    let path = if scorenmf::model::kernel::available() {
-        "the AVX-512 tile kernels"
-    } else {
-        "faer's GEMM (the tile kernels need AVX-512F)"
-    };
+    let runs: Vec<&str> = kernel::Path::ALL
+        .into_iter()
+        .filter(|p| p.supported())
+        .map(|p| p.name())
+        .collect();
+    let path = format!(
+        "{} (this CPU runs: {})",
+        kernel::path().describe(),
+        runs.join(", ")
+    );
     format!("SIMD: {features}; the NMF's products use {path}.")
 }
 
@@ -432,12 +495,24 @@ impl RunResult {
     }
 }
 
-fn run_scorenmf(dir: &Path, input: &Input, preset: &str, extra: &[&str]) -> RunResult {
-    let out = dir.join(format!("out_{}_{preset}", input.name));
+/// `kernels`: the path forced by `SCORENMF_KERNELS` (None: the best this CPU runs).
+fn run_scorenmf(
+    dir: &Path,
+    input: &Input,
+    preset: &str,
+    kernels: Option<kernel::Path>,
+    extra: &[&str],
+) -> RunResult {
+    let tag = kernels.map_or(String::new(), |p| format!("_{}", p.name()));
+    let out = dir.join(format!("out_{}_{preset}{tag}", input.name));
     let profile = out.join("profile.json");
     std::fs::create_dir_all(&out).unwrap();
     let t = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_scorenmf"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scorenmf"));
+    if let Some(p) = kernels {
+        command.env("SCORENMF_KERNELS", p.name());
+    }
+    let status = command
         .arg("run")
         .arg(&input.audio)
         .arg(&input.score)
@@ -502,10 +577,12 @@ fn time_nmf(
     h0: DMatrix<f64>,
     precision: Precision,
     threads: usize,
+    kernels: Option<kernel::Path>,
 ) -> NmfTime {
     let p = NmfParams {
         precision,
         stop_threshold: None,
+        kernels,
         ..NmfParams::default()
     };
     let pool = rayon::ThreadPoolBuilder::new()

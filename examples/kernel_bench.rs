@@ -3,7 +3,8 @@
 //! the product, 16), `LEN` (frames per tile, 16), `SHIFT` (floats by which every column starts
 //! after a cache-line boundary, 0: 1 shows what unaligned columns cost), `AHEAD` (set: each call
 //! also fetches the next tile into cache, as the NMF does), `SMALL_PAGES` (set: V on 4 KB pages
-//! only, without `kernel::advise_huge_pages`).
+//! only, without `kernel::advise_huge_pages`), `SCORENMF_KERNELS` (`avx512`, `avx2`, `neon`: the
+//! path, where this CPU runs it).
 use scorenmf::model::kernel::{at_b, Aligned};
 use std::time::Instant;
 fn main() {
@@ -57,7 +58,8 @@ fn main() {
             e = e.min(t.elapsed().as_secs_f64());
         }
         println!(
-            "at_b a {a} len {len} {label}: {:.1} GFLOP/s",
+            "{} at_b a {a} len {len} {label}: {:.1} GFLOP/s",
+            scorenmf::model::kernel::path().name(),
             flops * reps as f64 / e / 1e9
         );
     }

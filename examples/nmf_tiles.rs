@@ -1,6 +1,6 @@
 //! NMF time against the tile size, score H₀ vs all-ones H₀, on the benchmark's 10-minute input
 //! (`cargo bench --bench pipeline -- --quick --no-python` makes it). Environment: `HOP` (1024),
-//! `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30),
+//! `AUDIO` (the input's recording), `SCORE` (the input's score), `TILES` (comma-separated; 8,16,32,64,128,256), `ITERS` (30),
 //! `ONLY` (`score` or `ones`: that H₀ only), `DOUBLE` (set: f64), `ONEROW` (set: the `ones` H₀
 //! has only its first row non-zero: what an iteration costs with next to no work beyond
 //! streaming V).
@@ -20,7 +20,8 @@ fn main() {
     let tiles: Vec<usize> = env("TILES")
         .map(|s| s.split(',').map(|x| x.parse().expect("a number")).collect())
         .unwrap_or(vec![8, 16, 32, 64, 128, 256]);
-    let audio = read_audio(Path::new("target/bench/chopin_10min.wav")).unwrap();
+    let audio_path = env("AUDIO").unwrap_or("target/bench/chopin_10min.wav".into());
+    let audio = read_audio(Path::new(&audio_path)).unwrap();
     let mut c = Config::preset(Preset::Fmp);
     c.stft = StftParams { n_fft: 2048, hop };
     let x = audio.analysis_signal(c.sample_rate).unwrap();

@@ -69,6 +69,7 @@ pub fn nmf<'py>(
         normalize,
         precision: choice::<Precision>("precision", precision, "'single' or 'double'")?,
         tile,
+        kernels: None,
     };
     let v = matrix(&v).map(|x| x as f32);
     let (w0, h0) = (matrix(&w0), matrix(&h0));

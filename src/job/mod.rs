@@ -939,6 +939,12 @@ fn write_profile(path: &Path, job: &Job, out: &TranscribeOutput) -> Result<()> {
             "precision": c.nmf.precision,
             "divergence": c.nmf.divergence,
             "tile": c.nmf.tile,
+            "kernels": c
+                .nmf
+                .kernels
+                .filter(|k| k.supported())
+                .unwrap_or_else(crate::model::kernel::path)
+                .name(),
         },
     });
     outputs::write_json(path, &profile)

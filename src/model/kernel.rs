@@ -1,16 +1,29 @@
-//! The two big products of the NMF's tiles, as AVX-512 kernels. Both have a long dimension
+//! The two big products of the NMF's tiles, as SIMD kernels. Both have a long dimension
 //! K ≈ 1000 (frequency bins) and short other dimensions (the few rows of H a time tile keeps,
 //! and its frames), a shape general GEMM kernels, which vectorize along the short dimensions
 //! and pack their operands first, do poorly. Both vectorize along K instead:
 //!
 //! - [`at_b`]: C = Aᵀ·B (the tile's WᵀV), every entry a dot product of two contiguous columns.
-//!   Up to 4 × 6 entries at a time in 24 registers of partial sums, each loaded chunk of A
-//!   feeding six fused multiply-adds and each chunk of B four, then summed across lanes. Blocks
+//!   A block of BI × BJ entries at a time in registers of partial sums, each loaded chunk of A
+//!   feeding BJ fused multiply-adds and each chunk of B BI, then summed across lanes. Blocks
 //!   of C where the caller says the result is not needed (H is zero there, and multiplicative
 //!   updates keep it zero) are skipped.
 //! - [`acc_b_ht`]: C[:, cᵢ] += Σⱼ B[:, j]·H[i, j], the tile's share of V·Hᵀ, added straight into
-//!   the W update's sums. Up to 8 rows of H at a time: two vectors of a column of B are loaded
-//!   once per frame and multiplied by the 8 broadcast entries of H into 16 registers.
+//!   the W update's sums. Up to G rows of H at a time: two vectors of a column of B are loaded
+//!   once per frame and multiplied by the G broadcast entries of H into 2·G registers.
+//!
+//! The kernels are written once ([`kernels!`]) and compiled for each instruction set
+//! ([`Path`]), with block sizes that fit its register file:
+//!
+//! | path | lanes f32/f64 | registers | BI × BJ | G |
+//! |---|---|---|---|---|
+//! | AVX-512F | 16 / 8 | 32 | 4 × 6 | 8 |
+//! | AVX2 + FMA | 8 / 4 | 16 | 2 × 6 | 6 |
+//! | NEON (AArch64) | 4 / 2 | 32 | 4 × 6 | 8 |
+//!
+//! [`path`] picks the best this CPU runs, once per process (`SCORENMF_KERNELS` forces one, for
+//! benchmarks); where none runs, the NMF uses faer's GEMM. A path gives the same bits whatever
+//! the thread count; two paths differ in the last bits (their sums run over other lane counts).
 //!
 //! Both fetch a part of the next tile of V into cache as they go (`Ahead`), so that the memory
 //! traffic of the whole V, which the NMF streams once per iteration, overlaps both products.
@@ -19,25 +32,92 @@
 //! `f32`; an `f64` factorization converts it in registers as it loads it, so it is never copied.
 //! Columns are best padded to whole cache lines and aligned ([`Aligned`]): then no load
 //! straddles two lines. The rows of K past the last full vector are handled by masked loads and
-//! stores. The kernels run where the CPU has AVX-512F ([`available`]); elsewhere the NMF uses
-//! faer's GEMM. `cargo bench --bench pipeline`, `examples/nmf_tiles.rs` and
-//! `examples/kernel_bench.rs` measure them.
+//! stores. `cargo bench --bench pipeline`, `examples/nmf_tiles.rs` and `examples/kernel_bench.rs`
+//! measure them.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
-/// Whether this CPU runs the kernels.
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
+/// The instruction set the tile kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// x86-64 with AVX-512F.
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// AArch64 (NEON is part of its baseline).
+    Neon,
+    /// No kernels: the NMF's products go through faer's GEMM.
+    Gemm,
+}
+
+impl Path {
+    /// Every path, best first.
+    pub const ALL: [Path; 4] = [Path::Avx512, Path::Avx2, Path::Neon, Path::Gemm];
+
+    /// The name `SCORENMF_KERNELS` takes: `avx512`, `avx2`, `neon` or `gemm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Avx512 => "avx512",
+            Path::Avx2 => "avx2",
+            Path::Neon => "neon",
+            Path::Gemm => "gemm",
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// What a reader of a benchmark is told.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Path::Avx512 => "the AVX-512F tile kernels",
+            Path::Avx2 => "the AVX2+FMA tile kernels",
+            Path::Neon => "the NEON tile kernels",
+            Path::Gemm => "faer's GEMM",
+        }
+    }
+
+    /// Whether this CPU runs it.
+    pub fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => true,
+            Path::Gemm => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The path named `request` where this CPU runs it, else the best it runs.
+    fn choose(request: Option<&str>) -> Path {
+        let best = || Path::ALL.into_iter().find(|p| p.supported());
+        Path::ALL
+            .into_iter()
+            .find(|p| Some(p.name()) == request && p.supported())
+            .or_else(best)
+            .unwrap_or(Path::Gemm)
     }
 }
 
-/// `f()`, compiled for AVX-512 where this CPU runs it (the crate's baseline is SSE2, so the
+/// The path this process runs: the one the environment variable `SCORENMF_KERNELS` names
+/// (`avx512`, `avx2`, `neon`, `gemm`) where this CPU runs it, otherwise the best this CPU runs.
+/// Read once. Benchmarks force a path to measure a machine without the better ones.
+pub fn path() -> Path {
+    static PATH: OnceLock<Path> = OnceLock::new();
+    *PATH.get_or_init(|| Path::choose(std::env::var("SCORENMF_KERNELS").ok().as_deref()))
+}
+
+/// Whether the NMF runs the kernels (on [`path`]) rather than faer's GEMM.
+pub fn available() -> bool {
+    path() != Path::Gemm
+}
+
+/// `f()`, compiled for [`path`]'s instruction set (the crate's x86-64 baseline is SSE2, so the
 /// compiler's own vectorization of plain loops — checks, error sums, element-wise updates — uses
 /// 2 to 4 lanes; here it may use 8 to 16). The same arithmetic in the same order: the results are
 /// the same bits either way. For loops the compiler vectorizes; the products have their own
@@ -45,58 +125,39 @@ pub fn available() -> bool {
 #[inline(always)]
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn go<R>(f: impl FnOnce() -> R) -> R {
-            f()
+    match path() {
+        Path::Avx512 => {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn go<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            // SAFETY: AVX-512F is present (the path is chosen only where it is).
+            return unsafe { go(f) };
         }
-        // SAFETY: AVX-512F is present (checked above).
-        return unsafe { go(f) };
+        Path::Avx2 => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn go<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            // SAFETY: AVX2 and FMA are present (the path is chosen only where they are).
+            return unsafe { go(f) };
+        }
+        _ => {}
     }
     f()
 }
 
 /// The element types of the kernels' results: `f32` and `f64`.
-pub trait Element: Copy + Default + private::Sealed + 'static {
-    /// An AVX-512 register of this type.
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    type V: Copy;
-    /// Lanes per register.
-    #[doc(hidden)]
-    const L: usize;
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn zero() -> Self::V;
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn splat(x: Self) -> Self::V;
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn sum(v: Self::V) -> Self;
-    /// Loads the first `n` lanes (all if `n` ≥ L), the rest zero.
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn load(p: *const Self, n: usize) -> Self::V;
-    /// Stores the first `n` lanes (all if `n` ≥ L).
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn store(p: *mut Self, v: Self::V, n: usize);
-}
+pub trait Element: Copy + Default + private::Sealed + simd::Lanes + 'static {}
+impl Element for f32 {}
+impl Element for f64 {}
 
-/// What a kernel's operand may be stored as, loaded as registers of `T`.
-pub trait Source<T: Element>: Copy + private::Sealed + 'static {
-    /// Loads the first `n` lanes (all if `n` ≥ L), the rest zero.
-    #[cfg(target_arch = "x86_64")]
-    #[doc(hidden)]
-    unsafe fn load(p: *const Self, n: usize) -> T::V;
-}
+/// What a kernel's operand may be stored as, loaded as registers of `T`: `T` itself, or `f32`
+/// widened to `f64`.
+pub trait Source<T: Element>: Copy + private::Sealed + simd::Loads<T> + 'static {}
+impl Source<f32> for f32 {}
+impl Source<f64> for f64 {}
+impl Source<f64> for f32 {}
 
 mod private {
     pub trait Sealed {}
@@ -104,157 +165,12 @@ mod private {
     impl Sealed for f64 {}
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod other {
-    use super::{Element, Source};
-    impl Element for f32 {
-        const L: usize = 16;
-    }
-    impl Element for f64 {
-        const L: usize = 8;
-    }
-    impl Source<f32> for f32 {}
-    impl Source<f64> for f64 {}
-    impl Source<f64> for f32 {}
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{Element, Source};
-    use std::arch::x86_64::*;
-
-    fn mask16(n: usize) -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            (1u16 << n) - 1
-        }
-    }
-
-    fn mask8(n: usize) -> __mmask8 {
-        if n >= 8 {
-            0xff
-        } else {
-            (1u8 << n) - 1
-        }
-    }
-
-    impl Element for f32 {
-        type V = __m512;
-        const L: usize = 16;
-        #[inline(always)]
-        unsafe fn zero() -> __m512 {
-            _mm512_setzero_ps()
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> __m512 {
-            _mm512_set1_ps(x)
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
-            _mm512_fmadd_ps(a, b, c)
-        }
-        #[inline(always)]
-        unsafe fn add(a: __m512, b: __m512) -> __m512 {
-            _mm512_add_ps(a, b)
-        }
-        #[inline(always)]
-        unsafe fn sum(v: __m512) -> f32 {
-            _mm512_reduce_add_ps(v)
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32, n: usize) -> __m512 {
-            if n >= 16 {
-                _mm512_loadu_ps(p)
-            } else {
-                _mm512_maskz_loadu_ps(mask16(n), p)
-            }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut f32, v: __m512, n: usize) {
-            if n >= 16 {
-                _mm512_storeu_ps(p, v)
-            } else {
-                _mm512_mask_storeu_ps(p, mask16(n), v)
-            }
-        }
-    }
-
-    impl Element for f64 {
-        type V = __m512d;
-        const L: usize = 8;
-        #[inline(always)]
-        unsafe fn zero() -> __m512d {
-            _mm512_setzero_pd()
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f64) -> __m512d {
-            _mm512_set1_pd(x)
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
-            _mm512_fmadd_pd(a, b, c)
-        }
-        #[inline(always)]
-        unsafe fn add(a: __m512d, b: __m512d) -> __m512d {
-            _mm512_add_pd(a, b)
-        }
-        #[inline(always)]
-        unsafe fn sum(v: __m512d) -> f64 {
-            _mm512_reduce_add_pd(v)
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f64, n: usize) -> __m512d {
-            if n >= 8 {
-                _mm512_loadu_pd(p)
-            } else {
-                _mm512_maskz_loadu_pd(mask8(n), p)
-            }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut f64, v: __m512d, n: usize) {
-            if n >= 8 {
-                _mm512_storeu_pd(p, v)
-            } else {
-                _mm512_mask_storeu_pd(p, mask8(n), v)
-            }
-        }
-    }
-
-    impl Source<f32> for f32 {
-        #[inline(always)]
-        unsafe fn load(p: *const f32, n: usize) -> __m512 {
-            <f32 as Element>::load(p, n)
-        }
-    }
-
-    impl Source<f64> for f64 {
-        #[inline(always)]
-        unsafe fn load(p: *const f64, n: usize) -> __m512d {
-            <f64 as Element>::load(p, n)
-        }
-    }
-
-    impl Source<f64> for f32 {
-        /// Eight `f32` widened to `f64` (exactly).
-        #[inline(always)]
-        unsafe fn load(p: *const f32, n: usize) -> __m512d {
-            let x = if n >= 8 {
-                _mm256_loadu_ps(p)
-            } else {
-                _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mask16(n), p))
-            };
-            _mm512_cvtps_pd(x)
-        }
-    }
-}
-
 /// C (`a.len()` × nb, column-major) = Aᵀ·B, where A's columns are `a` and B (K × nb) is `b`,
 /// column-major, K = the length of each column of `a`. `need[i]` is the range of columns j for
-/// which row i of C is used: 4 × 4 blocks of C outside every row's range are set to zero, not
+/// which row i of C is used: BI × BJ blocks of C outside every row's range are set to zero, not
 /// computed. `ahead` is fetched into cache as the product goes (the caller's next B: the
-/// kernel's reads of B jump between columns, which hardware prefetchers follow poorly). Panics
-/// where [`available`] is false or the shapes do not fit.
+/// kernel's reads of B jump between columns, which hardware prefetchers follow poorly). Runs on
+/// [`path`]; panics where that is [`Path::Gemm`] or the shapes do not fit.
 pub fn at_b<T: Element, B: Source<T>>(
     a: &[&[T]],
     b: &[B],
@@ -262,89 +178,107 @@ pub fn at_b<T: Element, B: Source<T>>(
     ahead: &[B],
     c: &mut [T],
 ) {
-    assert!(available(), "the NMF kernels need AVX-512F");
+    at_b_on(path(), a, b, need, ahead, c)
+}
+
+/// [`at_b`] on the given path; panics where this CPU does not run it.
+pub fn at_b_on<T: Element, B: Source<T>>(
+    path: Path,
+    a: &[&[T]],
+    b: &[B],
+    need: &[Range<usize>],
+    ahead: &[B],
+    c: &mut [T],
+) {
+    assert!(
+        path != Path::Gemm && path.supported(),
+        "this CPU does not run the {} path",
+        path.name()
+    );
     let k = a.first().map_or(0, |x| x.len());
     assert!(a.iter().all(|x| x.len() == k) && need.len() == a.len());
-    let nb = if k == 0 { 0 } else { b.len() / k };
+    let nb = b.len().checked_div(k).unwrap_or(0);
     assert!(b.len() == nb * k && c.len() >= a.len() * nb);
     if k == 0 {
         c.iter_mut().for_each(|x| *x = T::default());
         return;
     }
-    // SAFETY: AVX-512F is present (checked above); every load reads inside a column of `a` or
-    // `b` (full vectors while p + L ≤ k, then a masked load of the k − p left), every store
-    // writes inside `c` (checked above).
-    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the path's instruction set is present (checked above); every load reads inside a
+    // column of `a` or `b` (full vectors while p + L ≤ k, then a masked load of the k − p left),
+    // every store writes inside `c` (checked above).
     unsafe {
-        at_b_body(a, b, k, nb, need, ahead, c)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn at_b_body<T: Element, B: Source<T>>(
-    a: &[&[T]],
-    b: &[B],
-    k: usize,
-    nb: usize,
-    need: &[Range<usize>],
-    ahead: &[B],
-    c: &mut [T],
-) {
-    let na = a.len();
-    let mut ahead = Ahead::new(
-        ahead,
-        balanced(na, BI).count() * nb.div_ceil(BJ) * k.div_ceil(T::L),
-    );
-    for j0 in (0..nb).step_by(BJ) {
-        let jn = (nb - j0).min(BJ);
-        for (i0, in_) in balanced(na, BI) {
-            let used = need[i0..i0 + in_]
-                .iter()
-                .any(|r| r.start < j0 + jn && r.end > j0);
-            if !used {
-                for j in j0..j0 + jn {
-                    c[j * na + i0..j * na + i0 + in_].fill(T::default());
-                }
-                continue;
-            }
-            macro_rules! go {
-                ($i:literal) => {
-                    match jn {
-                        8 => at_b_block::<T, B, $i, 8>(a, b, k, i0, j0, &mut ahead, c),
-                        7 => at_b_block::<T, B, $i, 7>(a, b, k, i0, j0, &mut ahead, c),
-                        6 => at_b_block::<T, B, $i, 6>(a, b, k, i0, j0, &mut ahead, c),
-                        5 => at_b_block::<T, B, $i, 5>(a, b, k, i0, j0, &mut ahead, c),
-                        4 => at_b_block::<T, B, $i, 4>(a, b, k, i0, j0, &mut ahead, c),
-                        3 => at_b_block::<T, B, $i, 3>(a, b, k, i0, j0, &mut ahead, c),
-                        2 => at_b_block::<T, B, $i, 2>(a, b, k, i0, j0, &mut ahead, c),
-                        _ => at_b_block::<T, B, $i, 1>(a, b, k, i0, j0, &mut ahead, c),
-                    }
-                };
-            }
-            match in_ {
-                4 => go!(4),
-                3 => go!(3),
-                2 => go!(2),
-                _ => go!(1),
-            }
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => simd::avx512::at_b(a, b, k, nb, need, ahead, c),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => simd::avx2::at_b(a, b, k, nb, need, ahead, c),
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => simd::neon::at_b(a, b, k, nb, need, ahead, c),
+            _ => unreachable!(),
         }
     }
 }
 
-/// Rows × columns of C per block of [`at_b`]: 24 registers of partial sums. Per step along K a
-/// block loads 4 chunks of A (from L2: all of A's columns do not fit in L1) and 6 of B (from
-/// L1, where they stay while the block moves down C's rows) for 24 fused multiply-adds.
-#[cfg(target_arch = "x86_64")]
-const BI: usize = 4;
-#[cfg(target_arch = "x86_64")]
-const BJ: usize = 6;
+/// For every row i of H (`rows` × nb, column-major): C[:, cols[i]] += Σ_{j ∈ need[i]} B[:, j]·H[i, j],
+/// where B (K × nb, column-major) is `b` and C is K × (max(cols) + 1), column-major. Outside
+/// `need[i]` row i of H must be zero (it is skipped where a group of G rows allows). `ahead` is
+/// fetched into cache as the product goes, as in [`at_b`]. Runs on [`path`]; panics where that
+/// is [`Path::Gemm`] or the shapes do not fit.
+pub fn acc_b_ht<T: Element, B: Source<T>>(
+    b: &[B],
+    k: usize,
+    h: &[T],
+    need: &[Range<usize>],
+    cols: &[usize],
+    ahead: &[B],
+    c: &mut [T],
+) {
+    acc_b_ht_on(path(), b, k, h, need, cols, ahead, c)
+}
 
-/// Cache lines to fetch ahead of use, in order, spread evenly over the steps along K of
-/// [`at_b`].
-#[cfg(target_arch = "x86_64")]
+/// [`acc_b_ht`] on the given path; panics where this CPU does not run it.
+#[allow(clippy::too_many_arguments)]
+pub fn acc_b_ht_on<T: Element, B: Source<T>>(
+    path: Path,
+    b: &[B],
+    k: usize,
+    h: &[T],
+    need: &[Range<usize>],
+    cols: &[usize],
+    ahead: &[B],
+    c: &mut [T],
+) {
+    assert!(
+        path != Path::Gemm && path.supported(),
+        "this CPU does not run the {} path",
+        path.name()
+    );
+    let rows = need.len();
+    assert!(k > 0 && cols.len() == rows);
+    let nb = b.len() / k;
+    assert!(b.len() == nb * k && h.len() == rows * nb);
+    assert!(need.iter().all(|r| r.start <= r.end && r.end <= nb));
+    assert!(cols.iter().all(|&ci| (ci + 1) * k <= c.len()));
+    // SAFETY: the path's instruction set is present (checked above); loads read columns of `b`
+    // inside it (full vectors while p + L ≤ k, then masked), entries of `h` inside it (j < nb,
+    // i < rows), and stores write columns `cols` of `c`, inside it (checked above). The columns
+    // are written one after the other through the one pointer, so repeated columns only add
+    // twice.
+    unsafe {
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => simd::avx512::acc_b_ht(b, k, h, need, cols, ahead, c),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => simd::avx2::acc_b_ht(b, k, h, need, cols, ahead, c),
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => simd::neon::acc_b_ht(b, k, h, need, cols, ahead, c),
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Cache lines to fetch ahead of use, in order, spread evenly over the steps along K of the
+/// kernels.
 struct Ahead {
     next: *const u8,
     end: *const u8,
@@ -352,7 +286,6 @@ struct Ahead {
     per_step: usize,
 }
 
-#[cfg(target_arch = "x86_64")]
 impl Ahead {
     /// `lines` fetched over `steps` calls of [`Ahead::step`].
     fn new<B>(lines: &[B], steps: usize) -> Self {
@@ -364,181 +297,713 @@ impl Ahead {
         }
     }
 
+    /// Fetches the next `per_step` lines into L2 (a hint: it reads nothing and cannot fault).
     #[inline(always)]
-    unsafe fn step(&mut self) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+    fn step(&mut self) {
         if self.next < self.end {
             for l in 0..self.per_step {
-                _mm_prefetch::<_MM_HINT_T1>(self.next.wrapping_add(64 * l) as *const i8);
+                let p = self.next.wrapping_add(64 * l);
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a prefetch is a hint; any address is allowed.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+                    _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+                }
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: PRFM is a hint; any address is allowed.
+                unsafe {
+                    std::arch::asm!("prfm pldl2keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+                }
+                #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+                let _ = p;
             }
             self.next = self.next.wrapping_add(64 * self.per_step);
         }
     }
 }
 
-/// The I × J block of C = Aᵀ·B at (i0, j0). A function of its own, so that every block shape
-/// gets its own register allocation: inlined, all shapes in one body, some partial sums were
-/// kept on the stack (the kernel alone, 8 rows, B in cache: 118 → 127 GFLOP/s).
-#[cfg(target_arch = "x86_64")]
-#[inline(never)]
-#[target_feature(enable = "avx512f")]
-unsafe fn at_b_block<T: Element, B: Source<T>, const I: usize, const J: usize>(
-    a: &[&[T]],
-    b: &[B],
-    k: usize,
-    i0: usize,
-    j0: usize,
-    ahead: &mut Ahead,
-    c: &mut [T],
-) {
-    let na = a.len();
-    let ap: [*const T; I] = std::array::from_fn(|i| a[i0 + i].as_ptr());
-    let bp: [*const B; J] = std::array::from_fn(|j| b.as_ptr().add((j0 + j) * k));
-    let mut acc: [[T::V; J]; I] = [[T::zero(); J]; I];
-    #[inline(always)]
-    unsafe fn step<T: Element, B: Source<T>, const I: usize, const J: usize>(
-        ap: &[*const T; I],
-        bp: &[*const B; J],
-        p: usize,
-        n: usize,
-        acc: &mut [[T::V; J]; I],
-    ) {
-        let av: [T::V; I] = std::array::from_fn(|i| T::load(ap[i].add(p), n));
-        for j in 0..J {
-            let bv = B::load(bp[j].add(p), n);
+/// `match $n { v => $f::<T, B, v>$args, … }` over the literals given: a group of that many rows
+/// gets its own instantiation (`T` and `B` are the caller's type parameters).
+macro_rules! by_count {
+    ($n:expr, [$($v:literal),*], $f:ident $args:tt) => {
+        match $n {
+            $($v => $f::<T, B, $v> $args,)*
+            _ => unreachable!(),
+        }
+    };
+}
+
+/// The same over two counts, `$f::<T, B, i, j>`: an i × j block of [`at_b`].
+macro_rules! by_counts {
+    ($i:expr, $j:expr, [$($iv:literal),*], $js:tt, $f:ident $args:tt) => {
+        match $i {
+            $($iv => by_counts!(@j $iv, $j, $js, $f $args),)*
+            _ => unreachable!(),
+        }
+    };
+    (@j $iv:literal, $j:expr, [$($jv:literal),*], $f:ident $args:tt) => {
+        match $j {
+            $($jv => $f::<T, B, $iv, $jv> $args,)*
+            _ => unreachable!(),
+        }
+    };
+}
+
+/// The kernels' bodies for one instruction set: `$feature` is its `target_feature`; `BI` × `BJ`
+/// is [`at_b`]'s block (with the literals `1..=BI` and `1..=BJ` listed for the edge blocks), `G`
+/// [`acc_b_ht`]'s group of rows (with `1..=G`). Expanded inside a module that defines the
+/// register type and its operations for `f32` and `f64` (`Lanes`) and the loads of each
+/// [`Source`] (`Load`).
+macro_rules! kernels {
+    (
+        feature = $feature:literal,
+        bi = [$($bi:literal),*],
+        bj = $bj:tt,
+        g = [$($g:literal),*]
+    ) => {
+        use super::super::{balanced, Ahead};
+        use std::ops::Range;
+
+        const BI: usize = [$($bi),*][0];
+        const BJ: usize = $bj[0];
+        const G: usize = [$($g),*][0];
+
+        #[target_feature(enable = $feature)]
+        pub unsafe fn at_b<T: Lanes, B: Load<T>>(
+            a: &[&[T]],
+            b: &[B],
+            k: usize,
+            nb: usize,
+            need: &[Range<usize>],
+            ahead: &[B],
+            c: &mut [T],
+        ) {
+            let na = a.len();
+            let mut ahead = Ahead::new(
+                ahead,
+                balanced(na, BI).count() * nb.div_ceil(BJ) * k.div_ceil(T::L),
+            );
+            for j0 in (0..nb).step_by(BJ) {
+                let jn = (nb - j0).min(BJ);
+                for (i0, in_) in balanced(na, BI) {
+                    let used = need[i0..i0 + in_]
+                        .iter()
+                        .any(|r| r.start < j0 + jn && r.end > j0);
+                    if !used {
+                        for j in j0..j0 + jn {
+                            c[j * na + i0..j * na + i0 + in_].fill(T::default());
+                        }
+                        continue;
+                    }
+                    by_counts!(
+                        in_,
+                        jn,
+                        [$($bi),*],
+                        $bj,
+                        at_b_block(a, b, k, i0, j0, &mut ahead, c)
+                    );
+                }
+            }
+        }
+
+        /// The I × J block of C = Aᵀ·B at (i0, j0). A function of its own, so that every block
+        /// shape gets its own register allocation: inlined, all shapes in one body, some partial
+        /// sums were kept on the stack (AVX-512, the kernel alone, 8 rows, B in cache: 118 → 127
+        /// GFLOP/s).
+        #[inline(never)]
+        #[target_feature(enable = $feature)]
+        unsafe fn at_b_block<T: Lanes, B: Load<T>, const I: usize, const J: usize>(
+            a: &[&[T]],
+            b: &[B],
+            k: usize,
+            i0: usize,
+            j0: usize,
+            ahead: &mut Ahead,
+            c: &mut [T],
+        ) {
+            let na = a.len();
+            let ap: [*const T; I] = std::array::from_fn(|i| a[i0 + i].as_ptr());
+            let bp: [*const B; J] = std::array::from_fn(|j| b.as_ptr().add((j0 + j) * k));
+            let mut acc: [[T::V; J]; I] = [[T::zero(); J]; I];
+            #[inline(always)]
+            unsafe fn step<T: Lanes, B: Load<T>, const I: usize, const J: usize>(
+                ap: &[*const T; I],
+                bp: &[*const B; J],
+                p: usize,
+                n: usize,
+                acc: &mut [[T::V; J]; I],
+            ) {
+                // A loop, not `array::from_fn`: its closure does not inherit the target
+                // features, and was left a call (AVX2: 10 instead of 60 GFLOP/s).
+                let mut av: [T::V; I] = [T::zero(); I];
+                for i in 0..I {
+                    av[i] = T::load(ap[i].add(p), n);
+                }
+                for j in 0..J {
+                    let bv = B::load(bp[j].add(p), n);
+                    for i in 0..I {
+                        acc[i][j] = T::fmadd(av[i], bv, acc[i][j]);
+                    }
+                }
+            }
+            // Full vectors (n = L: the loads' mask test folds away), then the rest, masked.
+            let kk = k / T::L * T::L;
+            let mut p = 0;
+            while p < kk {
+                ahead.step();
+                step::<T, B, I, J>(&ap, &bp, p, T::L, &mut acc);
+                p += T::L;
+            }
+            if kk < k {
+                step::<T, B, I, J>(&ap, &bp, kk, k - kk, &mut acc);
+            }
             for i in 0..I {
-                acc[i][j] = T::fmadd(av[i], bv, acc[i][j]);
+                for j in 0..J {
+                    c[(i0 + i) + (j0 + j) * na] = T::sum(acc[i][j]);
+                }
             }
         }
-    }
-    // Full vectors (n = L: the loads' mask test folds away), then the rest, masked.
-    let kk = k / T::L * T::L;
-    let mut p = 0;
-    while p < kk {
-        ahead.step();
-        step::<T, B, I, J>(&ap, &bp, p, T::L, &mut acc);
-        p += T::L;
-    }
-    if kk < k {
-        step::<T, B, I, J>(&ap, &bp, kk, k - kk, &mut acc);
-    }
-    for i in 0..I {
-        for j in 0..J {
-            c[(i0 + i) + (j0 + j) * na] = T::sum(acc[i][j]);
+
+        #[target_feature(enable = $feature)]
+        pub unsafe fn acc_b_ht<T: Lanes, B: Load<T>>(
+            b: &[B],
+            k: usize,
+            h: &[T],
+            need: &[Range<usize>],
+            cols: &[usize],
+            ahead: &[B],
+            c: &mut [T],
+        ) {
+            let rows = need.len();
+            let mut ahead = Ahead::new(ahead, balanced(rows, G).count() * k.div_ceil(2 * T::L));
+            for (g0, g) in balanced(rows, G) {
+                by_count!(
+                    g,
+                    [$($g),*],
+                    acc_b_ht_group(b, k, h, rows, need, cols, g0, &mut ahead, c)
+                );
+            }
         }
-    }
+
+        /// Rows g0..g0 + N of [`acc_b_ht`].
+        #[target_feature(enable = $feature)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn acc_b_ht_group<T: Lanes, B: Load<T>, const N: usize>(
+            b: &[B],
+            k: usize,
+            h: &[T],
+            rows: usize,
+            need: &[Range<usize>],
+            cols: &[usize],
+            g0: usize,
+            ahead: &mut Ahead,
+            c: &mut [T],
+        ) {
+            let js = need[g0..g0 + N].iter().map(|r| r.start).min().unwrap_or(0);
+            let je = need[g0..g0 + N].iter().map(|r| r.end).max().unwrap_or(0);
+            if js >= je {
+                return;
+            }
+            let cp: [*mut T; N] = std::array::from_fn(|i| c.as_mut_ptr().add(cols[g0 + i] * k));
+            let hp = h.as_ptr().add(g0);
+            let bp = b.as_ptr();
+            let l = T::L;
+            let mut p = 0;
+            // Two vectors of K per pass, then what is left one (masked) vector at a time.
+            while p + 2 * l <= k {
+                ahead.step();
+                let mut acc: [[T::V; 2]; N] = [[T::zero(); 2]; N];
+                for j in js..je {
+                    let col = bp.add(j * k + p);
+                    let v0 = B::load(col, l);
+                    let v1 = B::load(col.add(l), l);
+                    for i in 0..N {
+                        let s = T::splat(*hp.add(j * rows + i));
+                        acc[i][0] = T::fmadd(v0, s, acc[i][0]);
+                        acc[i][1] = T::fmadd(v1, s, acc[i][1]);
+                    }
+                }
+                for i in 0..N {
+                    let q = cp[i].add(p);
+                    T::store(q, T::add(T::load(q, l), acc[i][0]), l);
+                    T::store(q.add(l), T::add(T::load(q.add(l), l), acc[i][1]), l);
+                }
+                p += 2 * l;
+            }
+            while p < k {
+                let n = (k - p).min(l);
+                let mut acc: [T::V; N] = [T::zero(); N];
+                for j in js..je {
+                    let v0 = B::load(bp.add(j * k + p), n);
+                    for i in 0..N {
+                        acc[i] = T::fmadd(v0, T::splat(*hp.add(j * rows + i)), acc[i]);
+                    }
+                }
+                for i in 0..N {
+                    let q = cp[i].add(p);
+                    T::store(q, T::add(T::load(q, n), acc[i]), n);
+                }
+                p += l;
+            }
+        }
+    };
 }
 
-/// For every row i of H (`rows` × nb, column-major): C[:, cols[i]] += Σ_{j ∈ need[i]} B[:, j]·H[i, j],
-/// where B (K × nb, column-major) is `b` and C is K × (max(cols) + 1), column-major. Outside
-/// `need[i]` row i of H must be zero (it is skipped where a group of 8 rows allows). `ahead` is
-/// fetched into cache as the product goes, as in [`at_b`]. Panics where [`available`] is false
-/// or the shapes do not fit.
-pub fn acc_b_ht<T: Element, B: Source<T>>(
-    b: &[B],
-    k: usize,
-    h: &[T],
-    need: &[Range<usize>],
-    cols: &[usize],
-    ahead: &[B],
-    c: &mut [T],
-) {
-    assert!(available(), "the NMF kernels need AVX-512F");
-    let rows = need.len();
-    assert!(k > 0 && cols.len() == rows);
-    let nb = b.len() / k;
-    assert!(b.len() == nb * k && h.len() == rows * nb);
-    assert!(need.iter().all(|r| r.start <= r.end && r.end <= nb));
-    assert!(cols.iter().all(|&ci| (ci + 1) * k <= c.len()));
-    // SAFETY: AVX-512F is present (checked above); loads read columns of `b` inside it (full
-    // vectors while p + L ≤ k, then masked), entries of `h` inside it (j < nb, i < rows), and
-    // stores write columns `cols` of `c`, inside it (checked above). The columns are written one
-    // after the other through the one pointer, so repeated columns only add twice.
+/// The register types and their operations, per instruction set, and the kernels compiled for
+/// each. Not for use outside the crate's kernels (public only because [`Element`] and
+/// [`Source`] name them).
+#[doc(hidden)]
+pub mod simd {
+    /// The register operations of every path compiled for this target.
     #[cfg(target_arch = "x86_64")]
-    unsafe {
-        let mut ahead = Ahead::new(ahead, balanced(rows, 8).count() * k.div_ceil(2 * T::L));
-        for (g0, g) in balanced(rows, 8) {
-            macro_rules! go {
-                ($g:literal) => {
-                    acc_b_ht_group::<T, B, $g>(b, k, h, rows, need, cols, g0, &mut ahead, c)
-                };
-            }
-            match g {
-                8 => go!(8),
-                7 => go!(7),
-                6 => go!(6),
-                5 => go!(5),
-                4 => go!(4),
-                3 => go!(3),
-                2 => go!(2),
-                _ => go!(1),
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!()
-}
+    pub trait Lanes: avx512::Lanes + avx2::Lanes {}
+    #[cfg(target_arch = "x86_64")]
+    impl<T: avx512::Lanes + avx2::Lanes> Lanes for T {}
+    /// The loads of every path compiled for this target.
+    #[cfg(target_arch = "x86_64")]
+    pub trait Loads<T: Lanes>: avx512::Load<T> + avx2::Load<T> {}
+    #[cfg(target_arch = "x86_64")]
+    impl<T: Lanes, B: avx512::Load<T> + avx2::Load<T>> Loads<T> for B {}
 
-/// Rows g0..g0 + G of [`acc_b_ht`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn acc_b_ht_group<T: Element, B: Source<T>, const G: usize>(
-    b: &[B],
-    k: usize,
-    h: &[T],
-    rows: usize,
-    need: &[Range<usize>],
-    cols: &[usize],
-    g0: usize,
-    ahead: &mut Ahead,
-    c: &mut [T],
-) {
-    let js = need[g0..g0 + G].iter().map(|r| r.start).min().unwrap_or(0);
-    let je = need[g0..g0 + G].iter().map(|r| r.end).max().unwrap_or(0);
-    if js >= je {
-        return;
+    #[cfg(target_arch = "aarch64")]
+    pub trait Lanes: neon::Lanes {}
+    #[cfg(target_arch = "aarch64")]
+    impl<T: neon::Lanes> Lanes for T {}
+    #[cfg(target_arch = "aarch64")]
+    pub trait Loads<T: Lanes>: neon::Load<T> {}
+    #[cfg(target_arch = "aarch64")]
+    impl<T: Lanes, B: neon::Load<T>> Loads<T> for B {}
+
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub trait Lanes {}
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    impl<T> Lanes for T {}
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub trait Loads<T> {}
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    impl<T, B> Loads<T> for B {}
+
+    /// One instruction set's registers of `f32` or `f64`.
+    macro_rules! lanes_trait {
+        () => {
+            /// A register of this type and its operations.
+            pub trait Lanes: Copy + Default + 'static {
+                type V: Copy;
+                /// Lanes per register.
+                const L: usize;
+                unsafe fn zero() -> Self::V;
+                unsafe fn splat(x: Self) -> Self::V;
+                /// a·b + c, rounded once.
+                unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+                unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+                /// The sum of the lanes.
+                unsafe fn sum(v: Self::V) -> Self;
+                /// Loads the first `n` lanes (all if `n` ≥ L), the rest zero.
+                unsafe fn load(p: *const Self, n: usize) -> Self::V;
+                /// Stores the first `n` lanes (all if `n` ≥ L).
+                unsafe fn store(p: *mut Self, v: Self::V, n: usize);
+            }
+
+            /// Operands stored as `Self`, loaded as registers of `T`.
+            pub trait Load<T: Lanes> {
+                /// Loads the first `n` lanes (all if `n` ≥ L), the rest zero.
+                unsafe fn load(p: *const Self, n: usize) -> T::V;
+            }
+
+            impl Load<f32> for f32 {
+                #[inline(always)]
+                unsafe fn load(p: *const f32, n: usize) -> <f32 as Lanes>::V {
+                    <f32 as Lanes>::load(p, n)
+                }
+            }
+
+            impl Load<f64> for f64 {
+                #[inline(always)]
+                unsafe fn load(p: *const f64, n: usize) -> <f64 as Lanes>::V {
+                    <f64 as Lanes>::load(p, n)
+                }
+            }
+        };
     }
-    let cp: [*mut T; G] = std::array::from_fn(|i| c.as_mut_ptr().add(cols[g0 + i] * k));
-    let hp = h.as_ptr().add(g0);
-    let bp = b.as_ptr();
-    let l = T::L;
-    let mut p = 0;
-    // Two vectors of K per pass, then what is left one (masked) vector at a time.
-    while p + 2 * l <= k {
-        ahead.step();
-        let mut acc: [[T::V; 2]; G] = [[T::zero(); 2]; G];
-        for j in js..je {
-            let col = bp.add(j * k + p);
-            let v0 = B::load(col, l);
-            let v1 = B::load(col.add(l), l);
-            for i in 0..G {
-                let s = T::splat(*hp.add(j * rows + i));
-                acc[i][0] = T::fmadd(v0, s, acc[i][0]);
-                acc[i][1] = T::fmadd(v1, s, acc[i][1]);
+
+    /// AVX-512F: 32 registers of 16 `f32` or 8 `f64`; masked loads and stores for the rest of K.
+    #[cfg(target_arch = "x86_64")]
+    pub mod avx512 {
+        use std::arch::x86_64::*;
+        lanes_trait!();
+        kernels!(
+            feature = "avx512f",
+            bi = [4, 3, 2, 1],
+            bj = [6, 5, 4, 3, 2, 1],
+            g = [8, 7, 6, 5, 4, 3, 2, 1]
+        );
+
+        fn mask16(n: usize) -> __mmask16 {
+            if n >= 16 {
+                0xffff
+            } else {
+                (1u16 << n) - 1
             }
         }
-        for i in 0..G {
-            let q = cp[i].add(p);
-            T::store(q, T::add(T::load(q, l), acc[i][0]), l);
-            T::store(q.add(l), T::add(T::load(q.add(l), l), acc[i][1]), l);
-        }
-        p += 2 * l;
-    }
-    while p < k {
-        let n = (k - p).min(l);
-        let mut acc: [T::V; G] = [T::zero(); G];
-        for j in js..je {
-            let v0 = B::load(bp.add(j * k + p), n);
-            for i in 0..G {
-                acc[i] = T::fmadd(v0, T::splat(*hp.add(j * rows + i)), acc[i]);
+
+        fn mask8(n: usize) -> __mmask8 {
+            if n >= 8 {
+                0xff
+            } else {
+                (1u8 << n) - 1
             }
         }
-        for i in 0..G {
-            let q = cp[i].add(p);
-            T::store(q, T::add(T::load(q, n), acc[i]), n);
+
+        impl Lanes for f32 {
+            type V = __m512;
+            const L: usize = 16;
+            #[inline(always)]
+            unsafe fn zero() -> __m512 {
+                _mm512_setzero_ps()
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> __m512 {
+                _mm512_set1_ps(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+                _mm512_fmadd_ps(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn add(a: __m512, b: __m512) -> __m512 {
+                _mm512_add_ps(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: __m512) -> f32 {
+                _mm512_reduce_add_ps(v)
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> __m512 {
+                if n >= 16 {
+                    _mm512_loadu_ps(p)
+                } else {
+                    _mm512_maskz_loadu_ps(mask16(n), p)
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f32, v: __m512, n: usize) {
+                if n >= 16 {
+                    _mm512_storeu_ps(p, v)
+                } else {
+                    _mm512_mask_storeu_ps(p, mask16(n), v)
+                }
+            }
         }
-        p += l;
+
+        impl Lanes for f64 {
+            type V = __m512d;
+            const L: usize = 8;
+            #[inline(always)]
+            unsafe fn zero() -> __m512d {
+                _mm512_setzero_pd()
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f64) -> __m512d {
+                _mm512_set1_pd(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+                _mm512_fmadd_pd(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn add(a: __m512d, b: __m512d) -> __m512d {
+                _mm512_add_pd(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: __m512d) -> f64 {
+                _mm512_reduce_add_pd(v)
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f64, n: usize) -> __m512d {
+                if n >= 8 {
+                    _mm512_loadu_pd(p)
+                } else {
+                    _mm512_maskz_loadu_pd(mask8(n), p)
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f64, v: __m512d, n: usize) {
+                if n >= 8 {
+                    _mm512_storeu_pd(p, v)
+                } else {
+                    _mm512_mask_storeu_pd(p, mask8(n), v)
+                }
+            }
+        }
+
+        impl Load<f64> for f32 {
+            /// Eight `f32` widened to `f64` (exactly).
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> __m512d {
+                let x = if n >= 8 {
+                    _mm256_loadu_ps(p)
+                } else {
+                    _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mask16(n), p))
+                };
+                _mm512_cvtps_pd(x)
+            }
+        }
+    }
+
+    /// AVX2 with FMA: 16 registers of 8 `f32` or 4 `f64`, so smaller blocks: 2 × 6 partial sums
+    /// and 2 + 1 operands (3 × 4, 16 registers with its 3 + 1 operands, spilled: the NMF on the
+    /// bench's `dense_10min`, f32, 16.4–18.2 → 14.7 ms per iteration; groups of 4 rows instead of
+    /// 6 in V·Hᵀ: 17.7); `vmaskmov` loads and stores for the rest of K (masked-off lanes are
+    /// neither read nor written, so they cannot fault).
+    #[cfg(target_arch = "x86_64")]
+    pub mod avx2 {
+        use std::arch::x86_64::*;
+        lanes_trait!();
+        kernels!(
+            feature = "avx2,fma",
+            bi = [2, 1],
+            bj = [6, 5, 4, 3, 2, 1],
+            g = [6, 5, 4, 3, 2, 1]
+        );
+
+        /// Lanes 0..n all ones, the rest zero, of 8 32-bit lanes. Built in plain integers (an
+        /// intrinsic here, in a function without the target features, was left a call).
+        #[inline(always)]
+        fn mask32(n: usize) -> __m256i {
+            let mut m = [0i32; 8];
+            for (i, x) in m.iter_mut().enumerate() {
+                *x = -((i < n) as i32);
+            }
+            // SAFETY: eight i32 are the 32 bytes of a __m256i.
+            unsafe { std::mem::transmute::<[i32; 8], __m256i>(m) }
+        }
+
+        /// Lanes 0..n all ones, the rest zero, of 4 64-bit lanes.
+        #[inline(always)]
+        fn mask64(n: usize) -> __m256i {
+            let mut m = [0i64; 4];
+            for (i, x) in m.iter_mut().enumerate() {
+                *x = -((i < n) as i64);
+            }
+            // SAFETY: four i64 are the 32 bytes of a __m256i.
+            unsafe { std::mem::transmute::<[i64; 4], __m256i>(m) }
+        }
+
+        impl Lanes for f32 {
+            type V = __m256;
+            const L: usize = 8;
+            #[inline(always)]
+            unsafe fn zero() -> __m256 {
+                _mm256_setzero_ps()
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> __m256 {
+                _mm256_set1_ps(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+                _mm256_fmadd_ps(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn add(a: __m256, b: __m256) -> __m256 {
+                _mm256_add_ps(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: __m256) -> f32 {
+                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> __m256 {
+                if n >= 8 {
+                    _mm256_loadu_ps(p)
+                } else {
+                    _mm256_maskload_ps(p, mask32(n))
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f32, v: __m256, n: usize) {
+                if n >= 8 {
+                    _mm256_storeu_ps(p, v)
+                } else {
+                    _mm256_maskstore_ps(p, mask32(n), v)
+                }
+            }
+        }
+
+        impl Lanes for f64 {
+            type V = __m256d;
+            const L: usize = 4;
+            #[inline(always)]
+            unsafe fn zero() -> __m256d {
+                _mm256_setzero_pd()
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f64) -> __m256d {
+                _mm256_set1_pd(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+                _mm256_fmadd_pd(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn add(a: __m256d, b: __m256d) -> __m256d {
+                _mm256_add_pd(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: __m256d) -> f64 {
+                let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+                _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f64, n: usize) -> __m256d {
+                if n >= 4 {
+                    _mm256_loadu_pd(p)
+                } else {
+                    _mm256_maskload_pd(p, mask64(n))
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f64, v: __m256d, n: usize) {
+                if n >= 4 {
+                    _mm256_storeu_pd(p, v)
+                } else {
+                    _mm256_maskstore_pd(p, mask64(n), v)
+                }
+            }
+        }
+
+        impl Load<f64> for f32 {
+            /// Four `f32` widened to `f64` (exactly).
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> __m256d {
+                let x = if n >= 4 {
+                    _mm_loadu_ps(p)
+                } else {
+                    _mm_maskload_ps(p, _mm256_castsi256_si128(mask32(n)))
+                };
+                _mm256_cvtps_pd(x)
+            }
+        }
+    }
+
+    /// NEON (AArch64): 32 registers of 4 `f32` or 2 `f64`. NEON has no masked loads: the rest of
+    /// K goes through a zeroed register-sized buffer on the stack.
+    #[cfg(target_arch = "aarch64")]
+    pub mod neon {
+        use std::arch::aarch64::*;
+        lanes_trait!();
+        kernels!(
+            feature = "neon",
+            bi = [4, 3, 2, 1],
+            bj = [6, 5, 4, 3, 2, 1],
+            g = [8, 7, 6, 5, 4, 3, 2, 1]
+        );
+
+        impl Lanes for f32 {
+            type V = float32x4_t;
+            const L: usize = 4;
+            #[inline(always)]
+            unsafe fn zero() -> float32x4_t {
+                vdupq_n_f32(0.0)
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> float32x4_t {
+                vdupq_n_f32(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+                vfmaq_f32(c, a, b)
+            }
+            #[inline(always)]
+            unsafe fn add(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+                vaddq_f32(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: float32x4_t) -> f32 {
+                vaddvq_f32(v)
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> float32x4_t {
+                if n >= 4 {
+                    vld1q_f32(p)
+                } else {
+                    let mut buf = [0f32; 4];
+                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                    vld1q_f32(buf.as_ptr())
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f32, v: float32x4_t, n: usize) {
+                if n >= 4 {
+                    vst1q_f32(p, v)
+                } else {
+                    let mut buf = [0f32; 4];
+                    vst1q_f32(buf.as_mut_ptr(), v);
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+                }
+            }
+        }
+
+        impl Lanes for f64 {
+            type V = float64x2_t;
+            const L: usize = 2;
+            #[inline(always)]
+            unsafe fn zero() -> float64x2_t {
+                vdupq_n_f64(0.0)
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f64) -> float64x2_t {
+                vdupq_n_f64(x)
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t {
+                vfmaq_f64(c, a, b)
+            }
+            #[inline(always)]
+            unsafe fn add(a: float64x2_t, b: float64x2_t) -> float64x2_t {
+                vaddq_f64(a, b)
+            }
+            #[inline(always)]
+            unsafe fn sum(v: float64x2_t) -> f64 {
+                vaddvq_f64(v)
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f64, n: usize) -> float64x2_t {
+                if n >= 2 {
+                    vld1q_f64(p)
+                } else {
+                    let mut buf = [0f64; 2];
+                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                    vld1q_f64(buf.as_ptr())
+                }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f64, v: float64x2_t, n: usize) {
+                if n >= 2 {
+                    vst1q_f64(p, v)
+                } else {
+                    let mut buf = [0f64; 2];
+                    vst1q_f64(buf.as_mut_ptr(), v);
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+                }
+            }
+        }
+
+        impl Load<f64> for f32 {
+            /// Two `f32` widened to `f64` (exactly).
+            #[inline(always)]
+            unsafe fn load(p: *const f32, n: usize) -> float64x2_t {
+                if n >= 2 {
+                    vcvt_f64_f32(vld1_f32(p))
+                } else {
+                    let mut buf = [0f32; 2];
+                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                    vcvt_f64_f32(vld1_f32(buf.as_ptr()))
+                }
+            }
+        }
     }
 }
 
@@ -697,8 +1162,20 @@ mod tests {
             .collect()
     }
 
-    fn check_at_b<T: Element + Into<f64> + From<i8>>(na: usize, nb: usize, k: usize, skip: bool)
-    where
+    /// The paths this CPU runs.
+    fn paths() -> impl Iterator<Item = Path> {
+        Path::ALL
+            .into_iter()
+            .filter(|&p| p != Path::Gemm && p.supported())
+    }
+
+    fn check_at_b<T: Element + Into<f64> + From<i8>>(
+        path: Path,
+        na: usize,
+        nb: usize,
+        k: usize,
+        skip: bool,
+    ) where
         f32: Source<T>,
     {
         let a: Vec<Vec<T>> = (0..na)
@@ -720,36 +1197,44 @@ mod tests {
             .collect();
         let ar: Vec<&[T]> = a.iter().map(Vec::as_slice).collect();
         let mut c = vec![T::from(99); na * nb];
-        at_b(&ar, &b, &need, &b, &mut c);
+        at_b_on(path, &ar, &b, &need, &b, &mut c);
         for i in 0..na {
             for j in need[i].clone() {
                 let want: f64 = (0..k).map(|p| a[i][p].into() * b[j * k + p] as f64).sum();
-                assert_eq!(c[i + j * na].into(), want, "{na}×{nb}, k {k}: ({i}, {j})");
+                assert_eq!(
+                    c[i + j * na].into(),
+                    want,
+                    "{path:?} {na}×{nb}, k {k}: ({i}, {j})"
+                );
             }
         }
     }
 
     #[test]
     fn at_b_matches_the_naive_product_for_every_edge_shape() {
-        if !available() {
-            return;
-        }
-        for (na, nb, k) in [
-            (1, 1, 1),
-            (4, 4, 16),
-            (5, 7, 37),
-            (9, 3, 1025),
-            (16, 32, 100),
-        ] {
-            for skip in [false, true] {
-                check_at_b::<f32>(na, nb, k, skip);
-                check_at_b::<f64>(na, nb, k, skip);
+        for path in paths() {
+            for (na, nb, k) in [
+                (1, 1, 1),
+                (4, 4, 16),
+                (5, 7, 37),
+                (9, 3, 1025),
+                (16, 32, 100),
+                (7, 13, 3),
+            ] {
+                for skip in [false, true] {
+                    check_at_b::<f32>(path, na, nb, k, skip);
+                    check_at_b::<f64>(path, na, nb, k, skip);
+                }
             }
         }
     }
 
-    fn check_acc_b_ht<T: Element + Into<f64> + From<i8>>(rows: usize, nb: usize, k: usize)
-    where
+    fn check_acc_b_ht<T: Element + Into<f64> + From<i8>>(
+        path: Path,
+        rows: usize,
+        nb: usize,
+        k: usize,
+    ) where
         f32: Source<T>,
     {
         let b: Vec<f32> = (0..nb)
@@ -774,7 +1259,7 @@ mod tests {
         let width = 2 * rows + 1;
         let mut c: Vec<T> = (0..k * width).map(|x| T::from((x % 7) as i8)).collect();
         let before: Vec<f64> = c.iter().map(|&x| x.into()).collect();
-        acc_b_ht(&b, k, &h, &need, &cols, &[], &mut c);
+        acc_b_ht_on(path, &b, k, &h, &need, &cols, &b, &mut c);
         for col in 0..width {
             for p in 0..k {
                 let mut want = before[col * k + p];
@@ -787,7 +1272,7 @@ mod tests {
                 assert_eq!(
                     c[col * k + p].into(),
                     want,
-                    "{rows}×{nb}, k {k}: ({p}, {col})"
+                    "{path:?} {rows}×{nb}, k {k}: ({p}, {col})"
                 );
             }
         }
@@ -835,18 +1320,30 @@ mod tests {
 
     #[test]
     fn acc_b_ht_matches_the_naive_product_for_every_edge_shape() {
-        if !available() {
-            return;
+        for path in paths() {
+            for (rows, nb, k) in [
+                (1, 1, 1),
+                (3, 4, 16),
+                (8, 9, 33),
+                (9, 32, 1025),
+                (17, 5, 70),
+                (13, 7, 3),
+            ] {
+                check_acc_b_ht::<f32>(path, rows, nb, k);
+                check_acc_b_ht::<f64>(path, rows, nb, k);
+            }
         }
-        for (rows, nb, k) in [
-            (1, 1, 1),
-            (3, 4, 16),
-            (8, 9, 33),
-            (9, 32, 1025),
-            (17, 5, 70),
-        ] {
-            check_acc_b_ht::<f32>(rows, nb, k);
-            check_acc_b_ht::<f64>(rows, nb, k);
+    }
+
+    #[test]
+    fn a_forced_path_is_taken_only_where_the_cpu_runs_it() {
+        assert_eq!(Path::choose(Some("gemm")), Path::Gemm);
+        let best = Path::choose(None);
+        assert!(best.supported());
+        assert_eq!(Path::choose(Some("no such path")), best);
+        for p in Path::ALL {
+            let chosen = Path::choose(Some(p.name()));
+            assert_eq!(chosen, if p.supported() { p } else { best });
         }
     }
 }

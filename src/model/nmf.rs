@@ -39,9 +39,9 @@
 //! sums are done in one pass while the tile of V is in cache. Tiles are processed in parallel
 //! (rayon); the W sums are reduced over a fixed partition of the tiles in a fixed order, so the
 //! result does not depend on the number of threads. The two big products of a tile run in the
-//! AVX-512 kernels of [`crate::model::kernel`] (on V and W stored with columns padded to whole cache
-//! lines), or through faer's GEMM where the CPU lacks AVX-512; in `f32` or `f64`
-//! ([`Precision`]).
+//! SIMD kernels of [`crate::model::kernel`] (AVX-512F, AVX2+FMA or NEON, whichever the CPU runs
+//! best; on V and W stored with columns padded to whole cache lines), or through faer's GEMM
+//! where it runs none; in `f32` or `f64` ([`Precision`]).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -51,7 +51,7 @@ use serde::Serialize;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::model::kernel::{padded, wide, Aligned};
+use crate::model::kernel::{padded, wide, Aligned, Path};
 
 /// The cost the updates decrease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -94,6 +94,15 @@ pub struct NmfParams {
     /// Most frames per time tile of the sparse products (see the module's documentation). It
     /// changes only the speed and the rounding order, not the updates.
     pub tile: usize,
+    /// The instruction set of the big products; `None` (or one this CPU does not run) takes
+    /// [`kernel::path`]. Set by
+    /// benchmarks and tests to measure or check one path beside another in one process. Not
+    /// recorded in run.json: like the thread count, it changes only the speed and (from one path
+    /// to another) the last bits.
+    ///
+    /// [`kernel::path`]: crate::model::kernel::path
+    #[serde(skip)]
+    pub kernels: Option<Path>,
 }
 
 impl Default for NmfParams {
@@ -107,6 +116,7 @@ impl Default for NmfParams {
             normalize: true,
             precision: Precision::Single,
             tile: 16,
+            kernels: None,
         }
     }
 }
@@ -269,11 +279,27 @@ pub trait Float:
     /// `src` in this type: itself for `f32`, else converted into `buf`.
     fn from_f32_slice<'s>(src: &'s [f32], buf: &'s mut Vec<Self>) -> &'s [Self];
     /// [`kernel::at_b`](crate::model::kernel::at_b) with B stored as `f32`.
-    fn at_b_f32(a: &[&[Self]], b: &[f32], need: &[Range<usize>], ahead: &[f32], c: &mut [Self]);
+    fn at_b_f32(
+        path: Path,
+        a: &[&[Self]],
+        b: &[f32],
+        need: &[Range<usize>],
+        ahead: &[f32],
+        c: &mut [Self],
+    );
     /// [`kernel::at_b`](crate::model::kernel::at_b) with B stored in this type.
-    fn at_b_own(a: &[&[Self]], b: &[Self], need: &[Range<usize>], ahead: &[Self], c: &mut [Self]);
+    fn at_b_own(
+        path: Path,
+        a: &[&[Self]],
+        b: &[Self],
+        need: &[Range<usize>],
+        ahead: &[Self],
+        c: &mut [Self],
+    );
     /// [`kernel::acc_b_ht`](crate::model::kernel::acc_b_ht) with B stored as `f32`.
+    #[allow(clippy::too_many_arguments)]
     fn acc_b_ht_f32(
+        path: Path,
         b: &[f32],
         k: usize,
         h: &[Self],
@@ -284,6 +310,7 @@ pub trait Float:
     );
     /// [`kernel::acc_b_ht`](crate::model::kernel::acc_b_ht) with B stored in this type.
     fn acc_b_ht_own(
+        path: Path,
         b: &[Self],
         k: usize,
         h: &[Self],
@@ -309,18 +336,27 @@ macro_rules! float {
                 $convert
             }
             fn at_b_f32(
+                path: Path,
                 a: &[&[$t]],
                 b: &[f32],
                 need: &[Range<usize>],
                 ahead: &[f32],
                 c: &mut [$t],
             ) {
-                crate::model::kernel::at_b(a, b, need, ahead, c)
+                crate::model::kernel::at_b_on(path, a, b, need, ahead, c)
             }
-            fn at_b_own(a: &[&[$t]], b: &[$t], need: &[Range<usize>], ahead: &[$t], c: &mut [$t]) {
-                crate::model::kernel::at_b(a, b, need, ahead, c)
+            fn at_b_own(
+                path: Path,
+                a: &[&[$t]],
+                b: &[$t],
+                need: &[Range<usize>],
+                ahead: &[$t],
+                c: &mut [$t],
+            ) {
+                crate::model::kernel::at_b_on(path, a, b, need, ahead, c)
             }
             fn acc_b_ht_f32(
+                path: Path,
                 b: &[f32],
                 k: usize,
                 h: &[$t],
@@ -329,9 +365,10 @@ macro_rules! float {
                 ahead: &[f32],
                 c: &mut [$t],
             ) {
-                crate::model::kernel::acc_b_ht(b, k, h, need, cols, ahead, c)
+                crate::model::kernel::acc_b_ht_on(path, b, k, h, need, cols, ahead, c)
             }
             fn acc_b_ht_own(
+                path: Path,
                 b: &[$t],
                 k: usize,
                 h: &[$t],
@@ -339,7 +376,7 @@ macro_rules! float {
                 cols: &[usize],
                 c: &mut [$t],
             ) {
-                crate::model::kernel::acc_b_ht(b, k, h, need, cols, &[], c)
+                crate::model::kernel::acc_b_ht_on(path, b, k, h, need, cols, &[], c)
             }
         }
     };
@@ -484,7 +521,8 @@ struct Engine<T: Float> {
     groups: Vec<(Sums<T>, Bufs<T>)>,
     eps: T,
     /// The CPU runs [`crate::model::kernel`].
-    fast: bool,
+    /// The kernels' path, or [`Path::Gemm`] for faer's GEMM.
+    kernels: Path,
 }
 
 fn mat<T: Float>(s: &[T], rows: usize, cols: usize) -> MatRef<'_, T> {
@@ -553,7 +591,10 @@ impl<T: Float> Engine<T> {
             tiles,
             groups: Vec::new(),
             eps: T::from_f64(p.eps),
-            fast: crate::model::kernel::available(),
+            kernels: p
+                .kernels
+                .filter(|k| k.supported())
+                .unwrap_or_else(crate::model::kernel::path),
         }
     }
 
@@ -581,15 +622,22 @@ impl<T: Float> Engine<T> {
     /// gathered copies (in `bufs`).
     fn wt_times(&self, t: &Tile<T>, b: Option<&[T]>, bufs: &mut Bufs<T>, out: &mut [T]) {
         let (k, a) = (self.k, t.rows.len());
-        if self.fast {
+        if self.kernels != Path::Gemm {
             let w: Vec<&[T]> = t
                 .rows
                 .iter()
                 .map(|&r| &self.w[r * k..(r + 1) * k])
                 .collect();
             match b {
-                None => T::at_b_f32(&w, self.v_slice(t), &t.need, self.ahead(t).0, out),
-                Some(b) => T::at_b_own(&w, b, &t.need, &[], out),
+                None => T::at_b_f32(
+                    self.kernels,
+                    &w,
+                    self.v_slice(t),
+                    &t.need,
+                    self.ahead(t).0,
+                    out,
+                ),
+                Some(b) => T::at_b_own(self.kernels, &w, b, &t.need, &[], out),
             }
         } else {
             self.gather_w(&t.rows, &mut bufs.wa);
@@ -610,13 +658,22 @@ impl<T: Float> Engine<T> {
     /// (`b` = None) or `b`.
     fn add_b_ht(&self, t: &Tile<T>, b: Option<&[T]>, bufs: &mut Bufs<T>, vh: &mut [T]) {
         let (k, a) = (self.k, t.rows.len());
-        if self.fast {
+        if self.kernels != Path::Gemm {
             match b {
                 None => {
                     let ahead = self.ahead(t).1;
-                    T::acc_b_ht_f32(self.v_slice(t), k, &t.h, &t.need, &t.rows, ahead, vh)
+                    T::acc_b_ht_f32(
+                        self.kernels,
+                        self.v_slice(t),
+                        k,
+                        &t.h,
+                        &t.need,
+                        &t.rows,
+                        ahead,
+                        vh,
+                    )
                 }
-                Some(b) => T::acc_b_ht_own(b, k, &t.h, &t.need, &t.rows, vh),
+                Some(b) => T::acc_b_ht_own(self.kernels, b, k, &t.h, &t.need, &t.rows, vh),
             }
         } else {
             let b = match b {
@@ -645,7 +702,7 @@ impl<T: Float> Engine<T> {
     /// V·Hᵀ kernel with Hᵀ in the role of H where the CPU runs it, else by faer's GEMM.
     fn w_times_h(&self, t: &Tile<T>, wa: &[T], wh: &mut WhBufs<T>, out: &mut [T]) {
         let (k, a, len) = (self.k, t.rows.len(), t.len);
-        if self.fast {
+        if self.kernels != Path::Gemm {
             // Hᵀ, len × a, column-major.
             let ht = &mut wh.ht;
             ht.clear();
@@ -659,7 +716,7 @@ impl<T: Float> Engine<T> {
             wh.all.resize(len, 0..a);
             wh.cols.clear();
             wh.cols.extend(0..len);
-            T::acc_b_ht_own(wa, k, ht, &wh.all, &wh.cols, out);
+            T::acc_b_ht_own(self.kernels, wa, k, ht, &wh.all, &wh.cols, out);
         } else {
             gemm(mat_mut(out, k, len), true, mat(wa, k, a), mat(&t.h, a, len));
         }
@@ -880,13 +937,13 @@ impl<T: Float> Engine<T> {
             }
             bufs.num = num;
             if track_change {
-                add_change(self.fast, &mut sums.dh, r, t, bufs);
+                add_change(self.kernels, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
                 // V·Hᵀ into the columns `rows`, H·Hᵀ into rows × rows.
                 self.add_b_ht(t, None, bufs, &mut sums.vh);
                 add_gram(
-                    self.fast,
+                    self.kernels,
                     &mut sums.hh,
                     r,
                     t,
@@ -963,7 +1020,7 @@ impl<T: Float> Engine<T> {
             }
             bufs.num = num;
             if track_change {
-                add_change(self.fast, &mut sums.dh, r, t, bufs);
+                add_change(self.kernels, &mut sums.dh, r, t, bufs);
             }
             if !fixed_w {
                 ratio(&mut q, t, &mut bufs.wh);
@@ -1100,9 +1157,9 @@ fn flush<T: Float>(x: T) -> T {
 
 /// Adds D·Dᵀ of tile `t`'s |rows| × len block `d` (column-major; zero outside each row's
 /// `need`, as the tile's H) into the R × R `gram`, via `local` (|rows| × |rows|): by the V·Hᵀ
-/// kernel if `fast`, else as a sum of the outer products of D's columns.
+/// kernel on `kernels` unless that is [`Path::Gemm`], else as a sum of the outer products of D's columns.
 fn add_gram<T: Float, G: std::ops::AddAssign>(
-    fast: bool,
+    kernels: Path,
     gram: &mut [G],
     r: usize,
     t: &Tile<T>,
@@ -1114,11 +1171,19 @@ fn add_gram<T: Float, G: std::ops::AddAssign>(
     let a = rows.len();
     local.clear();
     local.resize(a * a, T::ZERO);
-    if fast {
+    if kernels != Path::Gemm {
         // Column i of D·Dᵀ is Σ_c D[:, c]·D[i, c]: the V·Hᵀ kernel with D in both roles (D is
         // zero outside each row's `need`, as H is).
         let iota: Vec<usize> = (0..a).collect();
-        T::acc_b_ht_own(&d[..a * len], a, &d[..a * len], &t.need, &iota, local);
+        T::acc_b_ht_own(
+            kernels,
+            &d[..a * len],
+            a,
+            &d[..a * len],
+            &t.need,
+            &iota,
+            local,
+        );
     } else {
         for col in d[..a * len].chunks(a) {
             for (&x, out) in col.iter().zip(local.chunks_mut(a)) {
@@ -1136,11 +1201,11 @@ fn add_gram<T: Float, G: std::ops::AddAssign>(
 }
 
 /// Adds ΔH·ΔHᵀ of a tile's update into the R × R `dh`; `bufs.old` holds the tile's H before it.
-fn add_change<T: Float>(fast: bool, dh: &mut [f64], r: usize, t: &Tile<T>, bufs: &mut Bufs<T>) {
+fn add_change<T: Float>(kernels: Path, dh: &mut [f64], r: usize, t: &Tile<T>, bufs: &mut Bufs<T>) {
     for (o, &x) in bufs.old.iter_mut().zip(&t.h) {
         *o = x - *o;
     }
-    add_gram(fast, dh, r, t, &bufs.old, &mut bufs.scratch, T::to_f64);
+    add_gram(kernels, dh, r, t, &bufs.old, &mut bufs.scratch, T::to_f64);
 }
 
 /// out (a × len) = g (a × a)·h (a × len), all column-major: the small products of the H update.
@@ -1573,30 +1638,37 @@ mod tests {
     }
 
     #[test]
-    fn the_gemm_fallback_agrees_with_the_kernel() {
-        let (v, w0, h0) = banded(60, 12, 150);
-        let p = NmfParams {
-            iterations: 20,
-            precision: Precision::Double,
-            ..Default::default()
-        };
-        let run = |fast: bool| {
-            let mut e = Engine::<f64>::new(
-                Aligned::columns(v.as_slice(), 60, 64, 150),
-                60,
-                &w0,
-                &h0,
-                &p,
-            );
-            e.fast = fast;
-            e.run(&p, false, |_| {}).0
-        };
-        let slow = run(false);
-        if crate::model::kernel::available() {
-            let fast = run(true);
-            assert!((&fast.h - &slow.h).amax() < 1e-9 * slow.h.amax());
-            assert!((&fast.w - &slow.w).amax() < 1e-9);
+    fn every_kernel_path_agrees_with_the_gemm_fallback() {
+        fn check<T: Float>(precision: Precision, tol: f64) {
+            let (v, w0, h0) = banded(60, 12, 150);
+            let p = NmfParams {
+                iterations: 20,
+                precision,
+                ..Default::default()
+            };
+            let run = |kernels: Path| {
+                let mut e = Engine::<T>::new(
+                    Aligned::columns(v.as_slice(), 60, 64, 150),
+                    60,
+                    &w0,
+                    &h0,
+                    &p,
+                );
+                e.kernels = kernels;
+                e.run(&p, false, |_| {}).0
+            };
+            let slow = run(Path::Gemm);
+            for path in Path::ALL
+                .into_iter()
+                .filter(|&p| p != Path::Gemm && p.supported())
+            {
+                let fast = run(path);
+                assert!((&fast.h - &slow.h).amax() < tol * slow.h.amax(), "{path:?}");
+                assert!((&fast.w - &slow.w).amax() < tol, "{path:?}");
+            }
         }
+        check::<f64>(Precision::Double, 1e-9);
+        check::<f32>(Precision::Single, 1e-4);
     }
 
     #[test]
