@@ -1559,7 +1559,10 @@ mod tests {
 
     #[test]
     fn tiles_do_not_change_the_result_and_threads_do_not_change_a_bit() {
-        for divergence in [Divergence::Euclidean, Divergence::Kl] {
+        let paths = Path::ALL.into_iter().filter(|p| p.supported());
+        for (divergence, kernels) in
+            paths.flat_map(|k| [(Divergence::Euclidean, k), (Divergence::Kl, k)])
+        {
             let (v, w0, h0) = banded(60, 12, 150);
             let run = |tile: usize, threads: usize| {
                 let p = NmfParams {
@@ -1568,6 +1571,7 @@ mod tests {
                     tile,
                     iterations: 30,
                     stop_threshold: None,
+                    kernels: Some(kernels),
                     ..Default::default()
                 };
                 let pool = rayon::ThreadPoolBuilder::new()
@@ -1585,9 +1589,12 @@ mod tests {
                     f.active_entries
                 );
                 let d = (&f.h - &h).amax() / h.amax() + (&f.w - &w).amax();
-                assert!(d < 1e-9, "{divergence:?}, tile {tile}: {d:e}");
+                assert!(d < 1e-9, "{divergence:?} {kernels:?}, tile {tile}: {d:e}");
                 let again = run(tile, 1);
-                assert_eq!(again.h, f.h, "{divergence:?}: 1 and 2 threads differ");
+                assert_eq!(
+                    again.h, f.h,
+                    "{divergence:?} {kernels:?}: 1 and 2 threads differ"
+                );
                 assert_eq!(again.w, f.w);
             }
         }
