@@ -12,7 +12,7 @@
 //!   the W update's sums. Up to G rows of H at a time: two vectors of a column of B are loaded
 //!   once per frame and multiplied by the G broadcast entries of H into 2·G registers.
 //!
-//! The kernels are written once ([`kernels!`]) and compiled for each instruction set
+//! The kernels are written once (the macro `kernels!`) and compiled for each instruction set
 //! ([`Path`]), with block sizes that fit its register file:
 //!
 //! | path | lanes f32/f64 | registers | BI × BJ | G |
