@@ -95,10 +95,9 @@ pub struct NmfParams {
     /// changes only the speed and the rounding order, not the updates.
     pub tile: usize,
     /// The instruction set of the big products; `None` (or one this CPU does not run) takes
-    /// [`kernel::path`]. Set by
-    /// benchmarks and tests to measure or check one path beside another in one process. Not
-    /// recorded in run.json: like the thread count, it changes only the speed and (from one path
-    /// to another) the last bits.
+    /// [`kernel::path`]. Set by benchmarks and tests to measure or check one path beside another
+    /// in one process. Not recorded in run.json: like the thread count, it changes only the
+    /// speed and (from one path to another) the last bits.
     ///
     /// [`kernel::path`]: crate::model::kernel::path
     #[serde(skip)]
