@@ -901,95 +901,78 @@ pub mod simd {
             g = [8, 7, 6, 5, 4, 3, 2, 1]
         );
 
-        impl Lanes for f32 {
-            type V = float32x4_t;
-            const L: usize = 4;
-            #[inline(always)]
-            unsafe fn zero() -> float32x4_t {
-                vdupq_n_f32(0.0)
-            }
-            #[inline(always)]
-            unsafe fn splat(x: f32) -> float32x4_t {
-                vdupq_n_f32(x)
-            }
-            #[inline(always)]
-            unsafe fn fmadd(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
-                vfmaq_f32(c, a, b)
-            }
-            #[inline(always)]
-            unsafe fn add(a: float32x4_t, b: float32x4_t) -> float32x4_t {
-                vaddq_f32(a, b)
-            }
-            #[inline(always)]
-            unsafe fn sum(v: float32x4_t) -> f32 {
-                vaddvq_f32(v)
-            }
-            #[inline(always)]
-            unsafe fn load(p: *const f32, n: usize) -> float32x4_t {
-                if n >= 4 {
-                    vld1q_f32(p)
-                } else {
-                    let mut buf = [0f32; 4];
-                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
-                    vld1q_f32(buf.as_ptr())
+        /// `Lanes` for one element type, from its register type and intrinsics (the two types'
+        /// impls differ only in those).
+        macro_rules! neon_lanes {
+            ($t:ty, $v:ty, $l:literal, $dup:ident, $fma:ident, $add:ident, $addv:ident, $ld:ident, $st:ident) => {
+                impl Lanes for $t {
+                    type V = $v;
+                    const L: usize = $l;
+                    #[inline(always)]
+                    unsafe fn zero() -> $v {
+                        $dup(0.0)
+                    }
+                    #[inline(always)]
+                    unsafe fn splat(x: $t) -> $v {
+                        $dup(x)
+                    }
+                    #[inline(always)]
+                    unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
+                        $fma(c, a, b)
+                    }
+                    #[inline(always)]
+                    unsafe fn add(a: $v, b: $v) -> $v {
+                        $add(a, b)
+                    }
+                    #[inline(always)]
+                    unsafe fn sum(v: $v) -> $t {
+                        $addv(v)
+                    }
+                    #[inline(always)]
+                    unsafe fn load(p: *const $t, n: usize) -> $v {
+                        if n >= $l {
+                            $ld(p)
+                        } else {
+                            let mut buf = [0.0 as $t; $l];
+                            std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                            $ld(buf.as_ptr())
+                        }
+                    }
+                    #[inline(always)]
+                    unsafe fn store(p: *mut $t, v: $v, n: usize) {
+                        if n >= $l {
+                            $st(p, v)
+                        } else {
+                            let mut buf = [0.0 as $t; $l];
+                            $st(buf.as_mut_ptr(), v);
+                            std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+                        }
+                    }
                 }
-            }
-            #[inline(always)]
-            unsafe fn store(p: *mut f32, v: float32x4_t, n: usize) {
-                if n >= 4 {
-                    vst1q_f32(p, v)
-                } else {
-                    let mut buf = [0f32; 4];
-                    vst1q_f32(buf.as_mut_ptr(), v);
-                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
-                }
-            }
+            };
         }
-
-        impl Lanes for f64 {
-            type V = float64x2_t;
-            const L: usize = 2;
-            #[inline(always)]
-            unsafe fn zero() -> float64x2_t {
-                vdupq_n_f64(0.0)
-            }
-            #[inline(always)]
-            unsafe fn splat(x: f64) -> float64x2_t {
-                vdupq_n_f64(x)
-            }
-            #[inline(always)]
-            unsafe fn fmadd(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t {
-                vfmaq_f64(c, a, b)
-            }
-            #[inline(always)]
-            unsafe fn add(a: float64x2_t, b: float64x2_t) -> float64x2_t {
-                vaddq_f64(a, b)
-            }
-            #[inline(always)]
-            unsafe fn sum(v: float64x2_t) -> f64 {
-                vaddvq_f64(v)
-            }
-            #[inline(always)]
-            unsafe fn load(p: *const f64, n: usize) -> float64x2_t {
-                if n >= 2 {
-                    vld1q_f64(p)
-                } else {
-                    let mut buf = [0f64; 2];
-                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
-                    vld1q_f64(buf.as_ptr())
-                }
-            }
-            #[inline(always)]
-            unsafe fn store(p: *mut f64, v: float64x2_t, n: usize) {
-                if n >= 2 {
-                    vst1q_f64(p, v)
-                } else {
-                    let mut buf = [0f64; 2];
-                    vst1q_f64(buf.as_mut_ptr(), v);
-                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
-                }
-            }
-        }
+        neon_lanes!(
+            f32,
+            float32x4_t,
+            4,
+            vdupq_n_f32,
+            vfmaq_f32,
+            vaddq_f32,
+            vaddvq_f32,
+            vld1q_f32,
+            vst1q_f32
+        );
+        neon_lanes!(
+            f64,
+            float64x2_t,
+            2,
+            vdupq_n_f64,
+            vfmaq_f64,
+            vaddq_f64,
+            vaddvq_f64,
+            vld1q_f64,
+            vst1q_f64
+        );
 
         impl Load<f64> for f32 {
             /// Two `f32` widened to `f64` (exactly).
