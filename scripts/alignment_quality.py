@@ -24,7 +24,6 @@ from the exactly aligned score, and the wall time.
 
 Usage: alignment_quality.py BIN OUT   (run by scripts/alignment_quality.sh)
 """
-import csv
 import json
 import os
 import subprocess
@@ -33,68 +32,14 @@ import time
 
 import numpy as np
 
+from material import SR, read_csv, read_midi, render, write_csv, write_midi
+
 BIN, OUT = sys.argv[1], sys.argv[2]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "data")
 ALIGN = os.path.join(DATA, "alignment")
 MAT = os.path.join(OUT, "material")
-SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-SR = 22050
 os.makedirs(MAT, exist_ok=True)
-
-
-# ---------------------------------------------------------------- note lists
-
-def read_csv(path):
-    notes = []
-    with open(path) as f:
-        for r in csv.DictReader(f, delimiter=";"):
-            notes.append((float(r["Start"]), float(r["Duration"]), int(float(r["Pitch"])),
-                          float(r.get("Velocity") or 0.7), r.get("Instrument") or ""))
-    return sorted(notes, key=lambda n: (n[0], n[2]))
-
-
-def write_csv(path, notes):
-    with open(path, "w") as f:
-        f.write('"Start";"Duration";"Pitch";"Velocity";"Instrument"\n')
-        for s, d, p, v, i in notes:
-            f.write(f'{s:.6f};{d:.6f};{p};{v:.6f};"{i}"\n')
-
-
-def read_midi(path):
-    import pretty_midi
-    pm = pretty_midi.PrettyMIDI(path)
-    notes = [(n.start, n.end - n.start, n.pitch, n.velocity / 127, inst.name)
-             for inst in pm.instruments if not inst.is_drum for n in inst.notes]
-    return sorted(notes, key=lambda n: (n[0], n[2]))
-
-
-def write_midi(path, notes, pedal=()):
-    import pretty_midi
-    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
-    inst = pretty_midi.Instrument(program=0, name="piano")
-    for s, d, p, v, _ in notes:
-        inst.notes.append(pretty_midi.Note(velocity=int(np.clip(round(v * 127), 1, 127)),
-                                           pitch=p, start=s, end=s + max(d, 0.03)))
-    for t, value in pedal:
-        inst.control_changes.append(pretty_midi.ControlChange(64, value, t))
-    pm.instruments.append(inst)
-    pm.write(path)
-
-
-def render(mid, wav, pad=0.0):
-    tmp = wav + ".raw.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(SR), "-F", tmp, SF2, mid],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import soundfile as sf
-    y, sr = sf.read(tmp)
-    if y.ndim > 1:
-        y = y.mean(axis=1)
-    if pad:
-        z = np.zeros(int(pad * sr))
-        y = np.concatenate([z, y, z])
-    sf.write(wav, y.astype(np.float32), sr, subtype="PCM_16")
-    os.remove(tmp)
 
 
 # ---------------------------------------------------------------- performance model
@@ -139,9 +84,8 @@ def perform(score, seed, fermatas=2):
 
 
 def corpus_piece(name, measures, qpm):
-    """A music21 corpus score, measures 1..N, as (MusicXML path, notation notes in seconds)."""
+    """A music21 corpus score, measures 1..N, written as MusicXML; returns its path."""
     xml = os.path.join(MAT, f"{name}.musicxml")
-    note_csv = os.path.join(MAT, f"{name}.notation.csv")
     if not os.path.exists(xml):
         import music21
         s = music21.corpus.parse(CORPUS[name]).measures(1, measures)
